@@ -1,7 +1,46 @@
-"""asyncbackups: the asyncio SDK for the VPS Backups API."""
+"""asyncbackups: the asyncio SDK for the VPS Backups API.
+
+Everything public is re-exported here; every other module is private.
+"""
 
 from __future__ import annotations
 
+from ._client import BackupsClient
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BackupFailedError,
+    BackupsError,
+    BadRequestError,
+    NotFoundError,
+    RateLimitError,
+    ResponseValidationError,
+    ServerError,
+    WaitTimeoutError,
+)
+from ._models import Backup, BackupStatus, BackupType, RestoreResult, ServerRef
 from ._version import __version__
 
-__all__ = ["__version__"]
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "Backup",
+    "BackupFailedError",
+    "BackupStatus",
+    "BackupType",
+    "BackupsClient",
+    "BackupsError",
+    "BadRequestError",
+    "NotFoundError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "RestoreResult",
+    "ServerError",
+    "ServerRef",
+    "WaitTimeoutError",
+    "__version__",
+]

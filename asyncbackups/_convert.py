@@ -1,0 +1,135 @@
+"""The cattrs converters that turn the API's JSON into models.
+
+Two converters come from one factory: a fast one for the success path, and a detailed
+one that is only run after the fast one failed, to name the field to blame. Both are
+strict where the API is typed (an ``int`` is never a ``bool`` or a numeric string),
+ignore fields they do not know, and keep enum values they do not know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import cattrs
+
+from ._errors import ResponseValidationError
+from ._models import Backup, BackupStatus, BackupType, ServerRef
+
+__all__ = ["decode_backup", "decode_backups", "make_converter"]
+
+_Enum = TypeVar("_Enum", BackupStatus, BackupType)
+
+
+def _structure_int(value: Any, _: type) -> int:
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    raise TypeError(f"expected an integer, got {type(value).__name__}")
+
+
+def _structure_str(value: Any, _: type) -> str:
+    if type(value) is str:
+        return value
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _structure_datetime(value: Any, _: type) -> datetime:
+    if type(value) is not str:
+        raise TypeError(f"expected an ISO 8601 timestamp, got {type(value).__name__}")
+    parsed = datetime.fromisoformat(value)
+    # The API documents UTC; a timestamp without an offset is read as UTC rather than
+    # handed out naive, because naive and aware datetimes cannot even be compared.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _enum_hook(enum_type: type[_Enum]) -> Callable[[Any, type], _Enum]:
+    known = enum_type._value2member_map_
+
+    def structure(value: Any, _: type) -> _Enum:
+        member = known.get(value) if type(value) is str else None
+        if member is not None:
+            return member  # type: ignore[return-value]
+        if type(value) is not str:
+            raise TypeError(f"expected a string, got {type(value).__name__}")
+        return enum_type(value)
+
+    return structure
+
+
+def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
+    """Build a converter for the API's models.
+
+    ``detailed_validation=True`` collects every failure with its path (slower); the
+    SDK only uses it to explain a body the fast converter could not decode.
+    """
+    converter = cattrs.Converter(detailed_validation=detailed_validation)
+    converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(str, _structure_str)
+    converter.register_structure_hook(datetime, _structure_datetime)
+    converter.register_structure_hook(BackupStatus, _enum_hook(BackupStatus))
+    converter.register_structure_hook(BackupType, _enum_hook(BackupType))
+    return converter
+
+
+_FAST = make_converter()
+_DETAILED = make_converter(detailed_validation=True)
+_structure_backup: Callable[[Any, type], Backup] = _FAST.get_structure_hook(Backup)
+# Kept warm so a refused body is explained without building the hook on the error path.
+_DETAILED.get_structure_hook(ServerRef)
+_DETAILED.get_structure_hook(Backup)
+
+
+def _explain(value: Any, where: str) -> ResponseValidationError:
+    """Describe why ``value`` is not a backup, naming the first field to blame."""
+    try:
+        _DETAILED.structure(value, Backup)
+    except cattrs.BaseValidationError as exc:
+        problems = cattrs.transform_error(exc, path=where)
+        first = problems[0] if problems else f"invalid backup @ {where}"
+        message, _, path = first.rpartition(" @ ")
+        return ResponseValidationError(
+            f"unexpected backup in the API's answer: {message} at {path}", path=path, body=value
+        )
+    except Exception as exc:  # the detailed pass can fail in ways the fast one did not
+        return ResponseValidationError(
+            f"unexpected backup in the API's answer at {where}: {exc}", path=where, body=value
+        )
+    # The fast converter refused what the detailed one accepts: still a refusal.
+    return ResponseValidationError(f"unexpected backup in the API's answer at {where}", path=where)
+
+
+def decode_backup(value: Any, *, where: str = "$") -> Backup:
+    """Structure one decoded JSON value into a :class:`Backup`.
+
+    Raises :class:`ResponseValidationError` naming the field when it does not fit.
+    """
+    if type(value) is not dict:
+        raise ResponseValidationError(
+            f"expected a backup object at {where}, got {type(value).__name__}",
+            path=where,
+            body=value,
+        )
+    try:
+        return _structure_backup(value, Backup)
+    except Exception:
+        raise _explain(value, where) from None
+
+
+def decode_backups(values: Any, *, where: str = "$.results") -> list[Backup]:
+    """Structure a decoded JSON list into backups, in the order given."""
+    if type(values) is not list:
+        raise ResponseValidationError(
+            f"expected a list of backups at {where}, got {type(values).__name__}",
+            path=where,
+            body=values,
+        )
+    structure = _structure_backup
+    try:
+        return [structure(item, Backup) for item in values]
+    except Exception:
+        pass
+    # Slow path, only for a body that failed: find the first offending item.
+    return [decode_backup(item, where=f"{where}[{index}]") for index, item in enumerate(values)]

@@ -1,0 +1,408 @@
+"""The one module that touches aiohttp: it owns the session and sends every request.
+
+Per request it applies, in this order: the client-wide 429 pause, the concurrency cap,
+one attempt bounded by the timeout, and - only after a failure - tenacity's retries
+under the policy of :mod:`asyncbackups._policy`. The success path builds no retry
+machinery at all, so a call costs what the same aiohttp request costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import enum
+import logging
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+import aiohttp
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+from yarl import URL
+
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    BackupsError,
+    ResponseValidationError,
+)
+from ._policy import Safety, is_ambiguous, is_retryable
+from ._protocol import Response, is_same_origin, parse_retry_after
+from ._version import __version__
+
+__all__ = ["HTTPTransport"]
+
+logger = logging.getLogger("asyncbackups")
+
+T = TypeVar("T")
+
+USER_AGENT = (
+    f"asyncbackups/{__version__} aiohttp/{aiohttp.__version__} "
+    f"python/{sys.version_info.major}.{sys.version_info.minor}"
+)
+_MAX_REDIRECTS = 3
+
+# aiohttp silently repeats a GET or DELETE once when a kept-alive connection drops. The
+# repeat is invisible to callers, yet the first try may have reached the server; this
+# counter, fed by a per-request middleware, is how a delete learns it happened.
+_ATTEMPTS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "asyncbackups_attempts", default=None
+)
+
+
+async def _count_attempts(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    counter = _ATTEMPTS.get()
+    if counter is not None:
+        counter[0] += 1
+    return await handler(request)
+
+
+class _State(enum.Enum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class _Call(Generic[T]):
+    """One logical call across its attempts: what to send and what was learned so far."""
+
+    __slots__ = (
+        "ambiguous",
+        "data",
+        "decode",
+        "give_up",
+        "headers",
+        "method",
+        "params",
+        "reconcile",
+        "safety",
+        "url",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        data: bytes | None,
+        headers: Mapping[str, str],
+        safety: Safety,
+        decode: Callable[[Response], T],
+        reconcile: Callable[[], Awaitable[T | None]] | None,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.params = params
+        self.data = data
+        self.headers = headers
+        self.safety = safety
+        self.decode = decode
+        self.reconcile = reconcile
+        self.ambiguous = False  # an earlier attempt may have reached the server
+        self.give_up = False  # retrying could only do harm now
+
+
+class HTTPTransport:
+    """Sends the SDK's requests: session lifecycle, 429 pause, concurrency cap, retries.
+
+    ``session`` is borrowed when given: used, never closed. Otherwise one session is
+    made on first use, inside the running loop, and closed by :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        base_url: URL,
+        timeout: float,
+        max_retries: int,
+        max_concurrency: int,
+        session: aiohttp.ClientSession | None,
+        backoff_base: float,
+        max_backoff: float,
+        max_retry_after: float,
+    ) -> None:
+        self.base_url = base_url
+        self._base = str(base_url)
+        self._headers = {
+            "Authorization": f"Bearer {token}",
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+        }
+        self._json_headers = {**self._headers, "Content-Type": "application/json"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_retries = max_retries
+        self._max_concurrency = max_concurrency
+        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._backoff = wait_random_exponential(multiplier=backoff_base, max=max_backoff)
+        self._max_retry_after = max_retry_after
+        self._session = session
+        self._owns_session = session is None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._state = _State.OPEN
+        # Monotonic time before which no request may start: a 429's Retry-After holds
+        # back the whole client, since every task would hit the same limit.
+        self._resume_at = 0.0
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._state is _State.CLOSED
+
+    def check_open(self) -> None:
+        """Raise ``RuntimeError`` when the client was closed."""
+        if self._state is _State.CLOSED:
+            raise RuntimeError("this BackupsClient is closed; create a new one")
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None and self._owns_session:
+                raise RuntimeError(
+                    "this BackupsClient is bound to another event loop; "
+                    "create one client per event loop"
+                )
+            self._loop = loop
+        if self._session is None:
+            self.check_open()
+            connector = aiohttp.TCPConnector(limit=self._max_concurrency, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the session if it is ours. Safe to call more than once."""
+        self._state = _State.CLOSED
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            await session.close()
+
+    # -- sending ------------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        """The absolute URL of a route relative to the base URL."""
+        return self._base + path
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        safety: Safety,
+        decode: Callable[[Response], T],
+        params: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+        idempotency_key: str | None = None,
+        reconcile: Callable[[], Awaitable[T | None]] | None = None,
+    ) -> T:
+        """Send one call, retrying under the policy for ``safety``; return ``decode(answer)``.
+
+        ``data`` is a JSON body, sent byte for byte on every attempt. ``reconcile`` is
+        awaited before any attempt that follows an ambiguous one: a non-``None`` result
+        is taken as the call's result instead of sending again.
+        """
+        self.check_open()
+        if not url.startswith(self._base) and not is_same_origin(URL(url), self.base_url):
+            raise ResponseValidationError(
+                f"refusing to send the token to {URL(url).origin()}: "
+                f"not the API's origin {self.base_url.origin()}"
+            )
+        if data is None:
+            headers: Mapping[str, str] = self._headers
+        else:
+            headers = self._json_headers
+        if idempotency_key is not None:
+            headers = {**headers, "Idempotency-Key": idempotency_key}
+        call = _Call(method, url, params, data, headers, safety, decode, reconcile)
+        try:
+            return await self._attempt(call)
+        except BackupsError as error:
+            if not self._should_retry(call, error):
+                raise
+            first_error = error
+        return await self._retry(call, first_error)
+
+    def _should_retry(self, call: _Call[Any], error: BaseException) -> bool:
+        return (
+            self._max_retries > 0
+            and not call.give_up
+            and is_retryable(error, call.safety, max_retry_after=self._max_retry_after)
+        )
+
+    async def _retry(self, call: _Call[T], first_error: BackupsError) -> T:
+        replay: list[BackupsError] = [first_error]
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception(lambda error: self._should_retry(call, error)),
+            before_sleep=lambda state: self._log_retry(call, state),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if replay:
+                    # The first attempt already ran on the fast path; replaying its
+                    # failure lets tenacity count it and choose the first wait.
+                    raise replay.pop()
+                return await self._attempt(call)
+        raise AssertionError("tenacity ended without a result")  # pragma: no cover
+
+    def _wait(self, state: RetryCallState) -> float:
+        backoff = self._backoff(state)
+        error = state.outcome.exception() if state.outcome is not None else None
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is None:
+            return backoff
+        # Never undercut the server's Retry-After; a little jitter on top keeps the
+        # callers it held back from all coming back in the same millisecond.
+        return float(retry_after) + random.uniform(0.0, min(1.0, 0.1 * retry_after))
+
+    def _log_retry(self, call: _Call[Any], state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        logger.info(
+            "%s %s failed (%s); retrying in %.2fs (attempt %d of %d)",
+            call.method,
+            URL(call.url).path,
+            error,
+            delay,
+            state.attempt_number + 1,
+            self._max_retries + 1,
+        )
+
+    async def _attempt(self, call: _Call[T]) -> T:
+        if call.ambiguous and call.reconcile is not None:
+            found = await call.reconcile()
+            if found is not None:
+                return found
+        try:
+            response = await self._exchange(call)
+            return call.decode(response)
+        except ResponseValidationError:
+            if call.safety is Safety.CREATE:
+                # The server said it created the backup but its answer is unreadable:
+                # find it by reconciling, and never send the create again.
+                call.ambiguous = True
+                call.give_up = call.reconcile is None
+            raise
+        except BackupsError as error:
+            if is_ambiguous(error):
+                call.ambiguous = True
+            raise
+
+    async def _exchange(self, call: _Call[Any]) -> Response:
+        if self._resume_at > time.monotonic():
+            await self._wait_for_rate_limit()
+        session = self._get_session()
+        url = call.url
+        for _ in range(_MAX_REDIRECTS + 1):
+            response = await self._send_once(session, call, url)
+            if not (300 <= response.status < 400 and call.method == "GET"):
+                break
+            location = response.headers.get("Location")
+            if not location:
+                break
+            target = URL(url).join(URL(location))
+            if not is_same_origin(target, self.base_url):
+                break  # decoded as an error: the token never follows it there
+            url = str(target)
+        if response.status == 429:
+            self._note_rate_limit(response)
+        return response
+
+    async def _send_once(
+        self, session: aiohttp.ClientSession, call: _Call[Any], url: str
+    ) -> Response:
+        counter: list[int] | None = None
+        extra: dict[str, Any] = {}
+        if call.method == "DELETE":
+            counter = [0]
+            reset = _ATTEMPTS.set(counter)
+            extra["middlewares"] = (*getattr(session, "_middlewares", ()), _count_attempts)
+        started = time.monotonic()
+        try:
+            async with (
+                self._semaphore,
+                session.request(
+                    call.method,
+                    url,
+                    params=call.params,
+                    data=call.data,
+                    headers=call.headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                    **extra,
+                ) as answer,
+            ):
+                body = await answer.read()
+                status = answer.status
+                headers = answer.headers
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise _connection_error(call, exc, APITimeoutError, counter, sent=False) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise _connection_error(call, exc, APIConnectionError, counter, sent=False) from None
+        except TimeoutError as exc:
+            raise _connection_error(call, exc, APITimeoutError, counter, sent=True) from None
+        except aiohttp.ClientError as exc:
+            raise _connection_error(call, exc, APIConnectionError, counter, sent=True) from None
+        finally:
+            if counter is not None:
+                _ATTEMPTS.reset(reset)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %d in %.1f ms",
+                call.method,
+                url,
+                status,
+                (time.monotonic() - started) * 1000,
+            )
+        return Response(
+            method=call.method,
+            url=url,
+            status=status,
+            headers=headers,
+            body=body,
+            after_ambiguous=call.ambiguous or (counter is not None and counter[0] > 1),
+        )
+
+    def _note_rate_limit(self, response: Response) -> None:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if retry_after is not None and retry_after <= self._max_retry_after:
+            self._resume_at = max(self._resume_at, time.monotonic() + retry_after)
+            logger.info("rate limited: pausing every request for %.2fs", retry_after)
+
+    async def _wait_for_rate_limit(self) -> None:
+        # Another 429 may push the resume time further while we sleep.
+        delay = self._resume_at - time.monotonic()
+        while delay > 0:
+            await asyncio.sleep(delay)
+            delay = self._resume_at - time.monotonic()
+
+
+def _connection_error(
+    call: _Call[Any],
+    exc: BaseException,
+    kind: type[APIConnectionError],
+    counter: list[int] | None,
+    *,
+    sent: bool,
+) -> APIConnectionError:
+    # A connect failure on aiohttp's silent repeat still follows a try that may
+    # have arrived, so it is not "certainly unsent".
+    sent = sent or (counter is not None and counter[0] > 1)
+    what = "timed out" if kind is APITimeoutError else "failed"
+    detail = str(exc) or type(exc).__name__
+    return kind(
+        f"{call.method} {URL(call.url).path} {what}: {type(exc).__name__}: {detail}",
+        request_may_have_reached_server=sent,
+    )

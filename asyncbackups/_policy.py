@@ -1,0 +1,76 @@
+"""The retry policy: which failures are tried again, and which leave a write in doubt.
+
+Pure decisions over the SDK's own exceptions, so the whole policy reads in one place:
+
+========================  =======  ========  ========================  ==================
+failure                   READ     DELETE    CREATE                    RESTORE
+========================  =======  ========  ========================  ==================
+could not connect         retry    retry     retry                     retry
+dropped / timed out       retry    retry*    reconcile, then retry*    raise
+429, 503                  retry    retry     retry                     retry
+500, 502, 504             retry    retry*    reconcile, then retry*    raise
+malformed success body    retry    raise     reconcile (never resend)  raise
+400, 401, 404, other      raise    raise     raise                     raise
+========================  =======  ========  ========================  ==================
+
+``*``: the attempt is *ambiguous* (the server may have acted on it). A delete that then
+sees 404 has succeeded; a create reads the server's backups and adopts the one that
+attempt made before it sends again. A ``Retry-After`` longer than the client accepts
+is never waited out: the error is raised with its ``retry_after``.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from ._errors import (
+    APIConnectionError,
+    BackupsError,
+    RateLimitError,
+    ResponseValidationError,
+    ServerError,
+)
+
+__all__ = ["RETRYABLE_STATUSES", "Safety", "is_ambiguous", "is_retryable"]
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A 503 or 429 is an answer from a server that declined the work, so it did nothing.
+_DECLINED_STATUSES = frozenset({429, 503})
+
+
+class Safety(enum.Enum):
+    """How safe it is to send a request again."""
+
+    READ = "read"  # GET: sending twice changes nothing
+    DELETE = "delete"  # idempotent in effect; a later 404 may be our own success
+    CREATE = "create"  # POST that makes something: reconcile before resending
+    RESTORE = "restore"  # POST with effects we cannot observe: resend only if unsent
+
+
+def is_ambiguous(error: BaseException) -> bool:
+    """Whether the failed attempt may have reached the server and acted."""
+    if isinstance(error, APIConnectionError):
+        return error.request_may_have_reached_server
+    if isinstance(error, ServerError):
+        return error.status_code not in _DECLINED_STATUSES
+    return False
+
+
+def is_retryable(error: BaseException, safety: Safety, *, max_retry_after: float) -> bool:
+    """The one retry predicate: may a call that failed with ``error`` be tried again?"""
+    if not isinstance(error, BackupsError):
+        return False
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None and retry_after > max_retry_after:
+        return False
+    if isinstance(error, ResponseValidationError):
+        # A garbled body is a transport accident for a read; for a create it means the
+        # backup exists, which the reconcile step (not a resend) recovers.
+        return safety is Safety.READ or safety is Safety.CREATE
+    if isinstance(error, APIConnectionError):
+        return safety is not Safety.RESTORE or not error.request_may_have_reached_server
+    if isinstance(error, RateLimitError):
+        return True
+    if isinstance(error, ServerError) and error.status_code in RETRYABLE_STATUSES:
+        return safety is not Safety.RESTORE or error.status_code in _DECLINED_STATUSES
+    return False
