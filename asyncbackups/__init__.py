@@ -20,6 +20,7 @@ from ._errors import (
     ServerError,
     WaitTimeoutError,
 )
+from ._fleet import BackupOutcome, FleetResult
 from ._models import Backup, BackupStatus, BackupType, RestoreResult, ServerRef
 from ._version import __version__
 
@@ -30,11 +31,13 @@ __all__ = [
     "AuthenticationError",
     "Backup",
     "BackupFailedError",
+    "BackupOutcome",
     "BackupStatus",
     "BackupType",
     "BackupsClient",
     "BackupsError",
     "BadRequestError",
+    "FleetResult",
     "NotFoundError",
     "RateLimitError",
     "ResponseValidationError",

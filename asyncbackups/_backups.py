@@ -5,32 +5,30 @@ from __future__ import annotations
 import builtins
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from yarl import URL
-
-from ._errors import ResponseValidationError
+from ._fleet import BackupOutcome, FleetResult, run_fleet
 from ._http import HTTPTransport
 from ._models import Backup, BackupType
+from ._pages import iter_pages
 from ._policy import Safety
 from ._protocol import (
     BACKUPS_PATH,
-    Response,
     backup_path,
     check_id,
     check_idempotency_key,
+    check_number,
     decode_backup_response,
     decode_delete_response,
-    decode_page,
     dump_json,
-    is_same_origin,
     list_params,
     server_date,
 )
+from ._waiting import Poller
 
-__all__ = ["BackupsAPI", "iter_pages"]
+__all__ = ["BackupsAPI"]
 
 logger = logging.getLogger("asyncbackups")
 
@@ -41,52 +39,14 @@ _CLOCK_MARGIN = timedelta(seconds=2)
 _NO_DATE_MARGIN = timedelta(seconds=60)
 _CLAIMED_LIMIT = 65_536
 
-Page = tuple[builtins.list[Backup], str | None, Mapping[str, str]]
-
-
-def _decode_page_with_headers(response: Response) -> Page:
-    backups, next_link = decode_page(response)
-    return backups, next_link, response.headers
-
-
-async def iter_pages(
-    transport: HTTPTransport, params: Mapping[str, str]
-) -> AsyncIterator[tuple[builtins.list[Backup], Mapping[str, str]]]:
-    """Yield each page of the list route with its headers, following DRF ``next`` links.
-
-    A link to another origin raises :class:`ResponseValidationError` before anything
-    is sent there; a link that loops back to a page already read does too.
-    """
-    url = transport.url(BACKUPS_PATH)
-    query: Mapping[str, str] | None = params
-    seen = {url + "?" + "&".join(f"{k}={v}" for k, v in params.items())}
-    while True:
-        backups, next_link, headers = await transport.send(
-            "GET", url, safety=Safety.READ, decode=_decode_page_with_headers, params=query
-        )
-        yield backups, headers
-        if next_link is None:
-            return
-        target = URL(url).join(URL(next_link))
-        if not is_same_origin(target, transport.base_url):
-            raise ResponseValidationError(
-                f"the API's next-page link points to another origin ({target.origin()}); "
-                "not following it, so the token stays with the API",
-                path="$.next",
-            )
-        url, query = str(target), None
-        if url in seen:
-            raise ResponseValidationError(
-                f"the API's next-page link loops back to {url}", path="$.next"
-            )
-        seen.add(url)
-
 
 class BackupsAPI:
     """The backups of every server the token can see. Reached as ``client.backups``."""
 
-    def __init__(self, transport: HTTPTransport) -> None:
+    def __init__(self, transport: HTTPTransport, poller: Poller, *, max_concurrency: int) -> None:
         self._transport = transport
+        self._poller = poller
+        self._max_concurrency = max_concurrency
         # IDs this client already handed out as the result of a create, so that a
         # reconciliation never adopts the same backup for two calls.
         self._claimed: dict[int, None] = {}
@@ -224,3 +184,113 @@ class BackupsAPI:
             safety=Safety.DELETE,
             decode=decode_delete_response,
         )
+
+    # -- waiting and fleets -------------------------------------------------------------
+
+    async def wait_until_completed(
+        self,
+        backup: Backup | int,
+        *,
+        timeout: float | None = 1800.0,
+        poll_interval: float = 2.0,
+        max_poll_interval: float = 30.0,
+        on_update: Callable[[Backup], Any] | None = None,
+    ) -> Backup:
+        """Wait until a backup is ``COMPLETED`` and return it.
+
+        Polls every ``poll_interval`` seconds at first, growing (with jitter) to
+        ``max_poll_interval``, never sooner than a ``Retry-After``. Every wait on this
+        client shares the same poll rounds, so a thousand waits cost a few requests a
+        round. ``on_update`` (plain or async) hears the first read and every change;
+        what it raises reaches you. A status the SDK does not know keeps the wait going.
+        A ``Backup`` already final returns (or raises) at once, without a request.
+
+        Raises :class:`BackupFailedError` when the backup ends ``FAILED``,
+        :class:`WaitTimeoutError` after ``timeout`` seconds (``None``: no deadline),
+        :class:`NotFoundError` when the backup disappears. Cancelling the wait stops
+        only this wait.
+        """
+        if not isinstance(backup, Backup):
+            check_id(backup, "backup")
+        _check_wait_options(timeout, poll_interval, max_poll_interval)
+        if on_update is not None and not callable(on_update):
+            raise TypeError("on_update must be callable")
+        self._transport.check_open()
+        return await self._poller.wait(
+            backup,
+            timeout=None if timeout is None else float(timeout),
+            poll_interval=float(poll_interval),
+            max_poll_interval=float(max_poll_interval),
+            on_update=on_update,
+        )
+
+    async def create_many(
+        self,
+        server_ids: Iterable[int],
+        *,
+        description: str | None = None,
+        wait: bool = False,
+        concurrency: int | None = None,
+        wait_timeout: float | None = 1800.0,
+        on_progress: Callable[[BackupOutcome], Any] | None = None,
+        poll_interval: float = 2.0,
+        max_poll_interval: float = 30.0,
+    ) -> FleetResult:
+        """Back up many servers at once; every server gets exactly one outcome.
+
+        Never raises because a server failed: each failure is an outcome's ``error``,
+        and outcomes come back in input order. At most ``concurrency`` creates run at
+        once (default: the client's ``max_concurrency``). With ``wait=True`` each
+        backup is then waited for (up to ``wait_timeout`` seconds) through the shared
+        poller, and an outcome is ``ok`` only once its backup completed.
+        ``on_progress`` (plain or async) hears each outcome as it lands.
+
+        Raises ``TypeError``/``ValueError`` before any request for an ID that is not a
+        positive ``int`` and for repeated IDs. Cancelling it cancels all its work.
+        """
+        ids = builtins.list(server_ids) if not isinstance(server_ids, str | bytes) else None
+        if ids is None:
+            raise TypeError("server_ids must be an iterable of ints, not a string")
+        for server_id in ids:
+            check_id(server_id, "server_id")
+        repeated = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) < len(ids) else []
+        if repeated:
+            raise ValueError(f"server_ids repeats {repeated}; each server is backed up once")
+        if description is not None and not isinstance(description, str):
+            raise TypeError(f"description must be a str, not {type(description).__name__}")
+        if concurrency is None:
+            concurrency = self._max_concurrency
+        check_number("concurrency", concurrency, minimum=1, integer=True)
+        _check_wait_options(wait_timeout, poll_interval, max_poll_interval)
+        if on_progress is not None and not callable(on_progress):
+            raise TypeError("on_progress must be callable")
+        self._transport.check_open()
+
+        async def create(server_id: int) -> Backup:
+            return await self.create(server_id, description=description)
+
+        async def wait_for(backup: Backup, seen: Callable[[Backup], None]) -> Backup:
+            return await self.wait_until_completed(
+                backup,
+                timeout=wait_timeout,
+                poll_interval=poll_interval,
+                max_poll_interval=max_poll_interval,
+                on_update=seen,
+            )
+
+        return await run_fleet(
+            ids,
+            create=create,
+            wait=wait_for if wait else None,
+            concurrency=concurrency,
+            on_progress=on_progress,
+        )
+
+
+def _check_wait_options(
+    timeout: float | None, poll_interval: float, max_poll_interval: float
+) -> None:
+    if timeout is not None:
+        check_number("timeout", timeout, minimum=0)
+    check_number("poll_interval", poll_interval, minimum=0)
+    check_number("max_poll_interval", max_poll_interval, minimum=poll_interval)

@@ -9,22 +9,14 @@ import aiohttp
 
 from ._backups import BackupsAPI
 from ._http import HTTPTransport
-from ._protocol import DEFAULT_BASE_URL, normalize_base_url
+from ._protocol import DEFAULT_BASE_URL, check_number, normalize_base_url
 from ._servers import ServersAPI
+from ._waiting import Poller
 
 __all__ = ["BackupsClient"]
 
 TOKEN_ENV = "ASYNCBACKUPS_TOKEN"
 BASE_URL_ENV = "ASYNCBACKUPS_BASE_URL"
-
-
-def _check_number(name: str, value: object, *, minimum: float, integer: bool = False) -> None:
-    kinds: tuple[type, ...] = (int,) if integer else (int, float)
-    if type(value) not in kinds:
-        kind = "an int" if integer else "a number"
-        raise TypeError(f"{name} must be {kind}, not {type(value).__name__}")
-    if value < minimum or value != value:  # type: ignore[operator]  # NaN is never valid
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
 
 
 class BackupsClient:
@@ -75,12 +67,12 @@ class BackupsClient:
             raise ValueError("token must be non-empty printable text without spaces")
         if base_url is None:
             base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-        _check_number("timeout", timeout, minimum=0.001)
-        _check_number("max_retries", max_retries, minimum=0, integer=True)
-        _check_number("max_concurrency", max_concurrency, minimum=1, integer=True)
-        _check_number("retry_backoff", retry_backoff, minimum=0)
-        _check_number("max_retry_backoff", max_retry_backoff, minimum=0)
-        _check_number("max_retry_after", max_retry_after, minimum=0)
+        check_number("timeout", timeout, minimum=0.001)
+        check_number("max_retries", max_retries, minimum=0, integer=True)
+        check_number("max_concurrency", max_concurrency, minimum=1, integer=True)
+        check_number("retry_backoff", retry_backoff, minimum=0)
+        check_number("max_retry_backoff", max_retry_backoff, minimum=0)
+        check_number("max_retry_after", max_retry_after, minimum=0)
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError(f"session must be an aiohttp.ClientSession, not {type(session)}")
         self._transport = HTTPTransport(
@@ -95,7 +87,8 @@ class BackupsClient:
             max_retry_after=float(max_retry_after),
         )
         self.max_concurrency = max_concurrency
-        self.backups = BackupsAPI(self._transport)
+        self._poller = Poller(self._transport)
+        self.backups = BackupsAPI(self._transport, self._poller, max_concurrency=max_concurrency)
         self.servers = ServersAPI(self._transport)
 
     @property
@@ -117,6 +110,7 @@ class BackupsClient:
 
         Safe to call more than once; any call afterwards raises ``RuntimeError``.
         """
+        await self._poller.aclose()
         await self._transport.aclose()
 
     async def __aenter__(self) -> BackupsClient:

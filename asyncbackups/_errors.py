@@ -171,9 +171,13 @@ class ResponseValidationError(BackupsError):
 
 
 class WaitTimeoutError(BackupsError):
-    """``wait_until_completed`` reached its deadline; ``backup`` is the last state seen."""
+    """``wait_until_completed`` reached its deadline; ``backup`` is the last state seen.
 
-    def __init__(self, message: str, *, backup: Backup) -> None:
+    ``backup`` is ``None`` only when the wait was given a bare ID and not a single read
+    of it succeeded before the deadline.
+    """
+
+    def __init__(self, message: str, *, backup: Backup | None) -> None:
         super().__init__(message)
         self.backup = backup
 

@@ -42,6 +42,7 @@ __all__ = [
     "backup_path",
     "check_id",
     "check_idempotency_key",
+    "check_number",
     "decode_backup_response",
     "decode_delete_response",
     "decode_json",
@@ -105,6 +106,17 @@ def check_id(value: object, name: str = "id") -> int:
     if value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value}")
     return value
+
+
+def check_number(name: str, value: object, *, minimum: float, integer: bool = False) -> None:
+    """``TypeError`` unless ``value`` is a real number (an ``int`` if ``integer``; never a
+    ``bool``), ``ValueError`` when it is below ``minimum`` or NaN."""
+    kinds: tuple[type, ...] = (int,) if integer else (int, float)
+    if type(value) not in kinds:
+        kind = "an int" if integer else "a number"
+        raise TypeError(f"{name} must be {kind}, not {type(value).__name__}")
+    if not value >= minimum:  # type: ignore[operator]  # also catches NaN
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
 
 
 def check_idempotency_key(key: str | None) -> str:
