@@ -1,0 +1,80 @@
+"""A stateful, fault-injecting fake of the Backups API, and a pytest fixture around it.
+
+The fake is a real HTTP server (aiohttp.web) on loopback that any client can talk to::
+
+    async with FakeBackupsAPI(backup_seconds=2) as api:
+        client = BackupsClient(api.token, base_url=api.base_url)
+        api.advance(2)                       # time is driven, not waited for
+        api.faults.status_before(429, retry_after=0.05, times=1)
+
+``FakeBackupsAPI`` (and the ``serve``/``run``/``main`` entry points) load aiohttp on
+first use, so importing this package, as the pytest plugin does in every run, is cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._clock import Clock
+from ._faults import Fault, FaultKind, FaultRule, Faults
+from ._journal import Journal, RecordedRequest
+from ._state import (
+    BackupsState,
+    FakeBackup,
+    FakeServer,
+    RestoreRecord,
+    RestoreRefusedError,
+    UnknownBackupError,
+    UnknownServerError,
+)
+
+if TYPE_CHECKING:
+    from ._runner import FakeBackupsAPI
+    from ._serve import announce, build_parser, main, run, serve
+
+__all__ = [
+    "BackupsState",
+    "Clock",
+    "FakeBackup",
+    "FakeBackupsAPI",
+    "FakeServer",
+    "Fault",
+    "FaultKind",
+    "FaultRule",
+    "Faults",
+    "Journal",
+    "RecordedRequest",
+    "RestoreRecord",
+    "RestoreRefusedError",
+    "UnknownBackupError",
+    "UnknownServerError",
+    "announce",
+    "build_parser",
+    "main",
+    "run",
+    "serve",
+]
+
+# The names whose modules import aiohttp, loaded when first used.
+_LAZY = {
+    "FakeBackupsAPI": "._runner",
+    "announce": "._serve",
+    "build_parser": "._serve",
+    "main": "._serve",
+    "run": "._serve",
+    "serve": "._serve",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,0 +1,140 @@
+"""The fake on the wire: an aiohttp.web application around the views, with faults.
+
+The only module of the fake that speaks HTTP. Per request it resolves the route, asks
+the fault rules, then lets the views answer, and bends the answer (or the connection) as
+the fault says. Dropping a connection closes the transport and hands aiohttp a response
+it can no longer write, which aiohttp treats as the premature client disconnect it is:
+no error logs, no leaked transports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from email.utils import format_datetime
+from typing import Final
+
+from aiohttp import web
+
+from ._clock import Clock
+from ._faults import Fault, FaultKind, Faults
+from ._journal import Journal, RecordedRequest
+from ._views import ApiRequest, BackupsViews, Reply, resolve
+
+__all__ = ["build_app"]
+
+_JSON: Final = "application/json"
+_PROXY_ERROR_PAGE: Final = (
+    b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
+    b"<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body>"
+    b"</html>\n"
+)
+
+
+def _fault_reply(fault: Fault) -> Reply:
+    headers = () if fault.retry_after is None else (("Retry-After", fault.retry_after),)
+    assert fault.status is not None
+    return Reply(fault.status, fault.body or b"", headers, fault.content_type)
+
+
+def _malformed(reply: Reply, style: str) -> Reply:
+    # A 204 cannot carry a body, and a broken body is the whole point here.
+    status = 200 if reply.status == 204 else reply.status
+    if style == "html":
+        return Reply(status, _PROXY_ERROR_PAGE, reply.headers, "text/html; charset=utf-8")
+    source = reply.body or b'{"detail":"'
+    return Reply(status, source[: max(1, len(source) // 2)], reply.headers, _JSON)
+
+
+class _Handler:
+    """The one aiohttp handler behind every path."""
+
+    def __init__(self, views: BackupsViews, faults: Faults, journal: Journal, clock: Clock):
+        self._views = views
+        self._faults = faults
+        self._journal = journal
+        self._clock = clock
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Answer one request (or drop it), as the faults say."""
+        try:
+            # Read the body first: once a client gives up, it can no longer be read.
+            body = await request.read()
+        except ConnectionError:
+            return web.Response(status=400)
+        method = request.method
+        resolved = resolve(request.path)
+        query = dict(request.query.items())  # Django keeps the last of repeated parameters
+        key = request.headers.get("Idempotency-Key") or None
+        fault = self._faults.pick(method, resolved.path, resolved.template)
+        kind = None if fault is None else fault.kind
+
+        def record(reply: Reply | None) -> None:
+            self._journal.record(
+                RecordedRequest(
+                    method=method,
+                    path=resolved.path,
+                    template=resolved.template,
+                    query=query,
+                    body=body,
+                    idempotency_key=key,
+                    status=None if reply is None else reply.status,
+                    fault=kind,
+                    replayed=reply is not None and reply.replayed,
+                )
+            )
+
+        if fault is not None and kind is FaultKind.DELAY:
+            await asyncio.sleep(fault.seconds)
+        if kind is FaultKind.DROP_BEFORE:
+            record(None)
+            return self._drop(request)
+        if fault is not None and kind is FaultKind.STATUS_BEFORE:
+            reply = _fault_reply(fault)
+        else:
+            api_request = ApiRequest(
+                method=method,
+                url=str(request.url),
+                query=query,
+                body=body,
+                authorization=request.headers.get("Authorization"),
+                idempotency_key=key,
+            )
+            reply = self._views.handle(api_request, resolved)
+            if kind is FaultKind.DROP_AFTER:
+                record(None)
+                return self._drop(request)
+            if fault is not None and kind is FaultKind.STATUS_AFTER:
+                reply = _fault_reply(fault)
+            elif fault is not None and kind is FaultKind.MALFORMED:
+                reply = _malformed(reply, fault.style)
+        record(reply)
+        return self._respond(reply)
+
+    def _respond(self, reply: Reply) -> web.Response:
+        headers = {"Date": format_datetime(self._clock.now(), usegmt=True)}
+        headers.update(reply.headers)
+        if reply.content_type is not None:
+            headers["Content-Type"] = reply.content_type
+        return web.Response(status=reply.status, body=reply.body or None, headers=headers)
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.Response:
+        transport = request.transport
+        if transport is not None:
+            transport.close()
+        # Never written: the transport is closing, and aiohttp takes that for a client
+        # that went away.
+        return web.Response(status=204)
+
+
+def build_app(
+    views: BackupsViews, faults: Faults, journal: Journal, clock: Clock
+) -> web.Application:
+    """An aiohttp application serving ``views`` under ``/api/v1/``, faults applied.
+
+    Usable on its own, e.g. with ``aiohttp.test_utils.TestServer``; ``FakeBackupsAPI``
+    is the convenient way to run it.
+    """
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", _Handler(views, faults, journal, clock).handle)
+    return app

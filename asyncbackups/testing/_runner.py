@@ -1,0 +1,326 @@
+"""``FakeBackupsAPI``: the fake served on loopback, in the running loop or in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import socket
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Self
+
+from aiohttp import web
+
+from ._app import build_app
+from ._clock import Clock
+from ._faults import Faults
+from ._journal import Journal, RecordedRequest
+from ._state import BackupsState, FakeBackup, FakeServer, RestoreRecord
+from ._views import API_PREFIX, BackupsViews
+
+__all__ = ["FakeBackupsAPI"]
+
+# Requests still running at stop (a long injected delay, say) get this long to finish.
+_SHUTDOWN_TIMEOUT = 0.25
+
+
+class FakeBackupsAPI:
+    """A stateful, fault-injecting fake of the Backups API, served over real HTTP.
+
+    Two ways to run it, one object either way::
+
+        async with FakeBackupsAPI() as api:       # in the running event loop
+            ...
+        with FakeBackupsAPI(fleet=10) as api:     # on its own loop in a background thread
+            ...
+
+    The threaded form needs no event loop in the caller, so it serves synchronous tests
+    and any async framework alike; every accessor below is safe from any thread.
+
+    Options: ``token`` is the one bearer token accepted. ``backup_seconds`` is how long
+    (in clock time) a new backup stays ``in_progress``. ``page_size`` is the list page
+    size. ``honor_idempotency_keys=False`` mimics a server that ignores the header.
+    ``seed`` seeds fault rates. ``sample_data`` loads the documentation's example
+    (server 12345, backups 501/499/495); ``fleet`` adds servers 1..N (``add_fleet``);
+    ``failing_servers`` marks existing servers failing. ``clock`` lets tests share or
+    pre-set a ``Clock``. ``port=0`` picks a free port.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str = "test-token",
+        backup_seconds: float = 5.0,
+        page_size: int = 100,
+        honor_idempotency_keys: bool = True,
+        seed: int = 0,
+        sample_data: bool = True,
+        fleet: int = 0,
+        failing_servers: Iterable[int] = (),
+        clock: Clock | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        """Set up the state; nothing listens until started (see the class docstring)."""
+        self.clock = clock if clock is not None else Clock()
+        self.state = BackupsState(
+            clock=self.clock, backup_seconds=backup_seconds, sample_data=sample_data
+        )
+        if fleet:
+            self.state.add_fleet(fleet)
+        for server_id in failing_servers:
+            self.state.set_failing(server_id)
+        self.views = BackupsViews(
+            self.state,
+            token=token,
+            page_size=page_size,
+            honor_idempotency_keys=honor_idempotency_keys,
+        )
+        self.faults = Faults(seed=seed)
+        self.journal = Journal()
+        self._host = host
+        self._requested_port = port
+        self._port: int | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._thread_loop: asyncio.AbstractEventLoop | None = None
+        self._thread_stop: asyncio.Event | None = None
+
+    def __repr__(self) -> str:
+        where = self.base_url if self.running else "not running"
+        return f"<FakeBackupsAPI {where}>"
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is listening."""
+        return self._runner is not None
+
+    async def start(self) -> None:
+        """Listen in the running event loop; raises ``RuntimeError`` if already running."""
+        if self._runner is not None:
+            raise RuntimeError("the fake API is already running")
+        sock = self._bind()
+        runner = web.AppRunner(
+            build_app(self.views, self.faults, self.journal, self.clock),
+            access_log=None,
+            shutdown_timeout=_SHUTDOWN_TIMEOUT,
+        )
+        try:
+            await runner.setup()
+            await web.SockSite(runner, sock).start()
+        except BaseException:
+            sock.close()
+            await runner.cleanup()
+            raise
+        self._port = sock.getsockname()[1]
+        self._runner = runner
+
+    async def stop(self) -> None:
+        """Stop listening and close every connection; stopping twice is harmless."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def start_in_thread(self, *, timeout: float = 10.0) -> None:
+        """Serve from a new daemon thread with its own event loop; return once listening.
+
+        Raises ``RuntimeError`` if already running, or what starting raised (``OSError``
+        for a taken port).
+        """
+        if self._runner is not None or self._thread is not None:
+            raise RuntimeError("the fake API is already running")
+        started: concurrent.futures.Future[None] = concurrent.futures.Future()
+        thread = threading.Thread(
+            target=asyncio.run,
+            args=(self._serve_in_thread(started),),
+            name="FakeBackupsAPI",
+            daemon=True,
+        )
+        thread.start()
+        try:
+            started.result(timeout)
+        except BaseException:
+            if self._thread_loop is not None and self._thread_stop is not None:
+                self._thread_loop.call_soon_threadsafe(self._thread_stop.set)
+            thread.join(timeout)
+            raise
+        self._thread = thread
+
+    def stop_in_thread(self, *, timeout: float = 10.0) -> None:
+        """Stop a fake started with ``start_in_thread`` and wait for its thread to end."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        loop, stop = self._thread_loop, self._thread_stop
+        assert loop is not None
+        assert stop is not None
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout)
+
+    def __enter__(self) -> Self:
+        self.start_in_thread()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop_in_thread()
+
+    async def _serve_in_thread(self, started: concurrent.futures.Future[None]) -> None:
+        self._thread_loop = asyncio.get_running_loop()
+        self._thread_stop = stop = asyncio.Event()
+        try:
+            await self.start()
+        except Exception as exc:
+            started.set_exception(exc)
+            return
+        started.set_result(None)
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            # Lets a restarted fake take its fixed port back while old sockets linger.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self._host, self._requested_port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    # -- where it listens ----------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        """The address it listens on."""
+        return self._host
+
+    @property
+    def port(self) -> int:
+        """The port it listens on; raises ``RuntimeError`` before it is started."""
+        if self._port is None:
+            raise RuntimeError("the fake API has not been started")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """``http://HOST:PORT/api/v1/``: what the SDK takes as ``base_url``."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self.port}{API_PREFIX}"
+
+    def url(self, path: str = "") -> str:
+        """An absolute URL for ``path`` relative to the API root, e.g. ``url("backups/")``."""
+        return self.base_url + path.lstrip("/")
+
+    @property
+    def token(self) -> str:
+        """The bearer token the fake accepts."""
+        return self.views.token
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """``{"Authorization": "Bearer <token>"}``, for talking to the fake directly."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+    # -- configuration that may change while running ---------------------------------
+
+    @property
+    def backup_seconds(self) -> float:
+        """How long new backups stay ``in_progress``; changing it affects new backups."""
+        return self.state.backup_seconds
+
+    @backup_seconds.setter
+    def backup_seconds(self, value: float) -> None:
+        self.state.backup_seconds = value
+
+    @property
+    def page_size(self) -> int:
+        """Backups per list page."""
+        return self.views.page_size
+
+    @page_size.setter
+    def page_size(self, value: int) -> None:
+        if value < 1:
+            raise ValueError(f"page_size must be >= 1, got {value}")
+        self.views.page_size = value
+
+    @property
+    def honor_idempotency_keys(self) -> bool:
+        """Whether repeated ``Idempotency-Key`` POSTs replay the first answer."""
+        return self.views.honor_idempotency_keys
+
+    @honor_idempotency_keys.setter
+    def honor_idempotency_keys(self, value: bool) -> None:
+        self.views.honor_idempotency_keys = value
+
+    # -- shortcuts to the state, the clock and the journal ---------------------------
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake's clock forward (see ``Clock.advance``)."""
+        self.clock.advance(seconds)
+
+    def add_server(
+        self, server_id: int, name: str | None = None, *, failing: bool = False
+    ) -> FakeServer:
+        """Add a server with no backups (see ``BackupsState.add_server``)."""
+        return self.state.add_server(server_id, name, failing=failing)
+
+    def add_fleet(self, count: int, *, start: int = 1) -> list[FakeServer]:
+        """Add servers ``fleet-0001``… with one backup each (see ``BackupsState.add_fleet``)."""
+        return self.state.add_fleet(count, start=start)
+
+    def set_failing(self, server_id: int, failing: bool = True) -> None:
+        """Make a server's backups fail from now on (see ``BackupsState.set_failing``)."""
+        self.state.set_failing(server_id, failing)
+
+    def backup(self, backup_id: int) -> FakeBackup:
+        """One stored backup as of now; raises ``UnknownBackupError``."""
+        return self.state.backup(backup_id)
+
+    def backups(
+        self, *, server_id: int | None = None, backup_type: str | None = None
+    ) -> list[FakeBackup]:
+        """Stored backups matching the filters, newest first."""
+        return self.state.backups(server_id=server_id, backup_type=backup_type)
+
+    def servers(self) -> list[FakeServer]:
+        """Every server, by id."""
+        return self.state.servers()
+
+    @property
+    def restores(self) -> list[RestoreRecord]:
+        """Every accepted restore, oldest first."""
+        return self.state.restores
+
+    @property
+    def requests(self) -> Counter[tuple[str, str]]:
+        """Requests so far by ``(method, template)``, e.g. ``("POST", "backups/")``."""
+        return self.journal.counts
+
+    @property
+    def request_log(self) -> list[RecordedRequest]:
+        """The most recent requests (up to 10,000), oldest first."""
+        return self.journal.records
