@@ -31,10 +31,10 @@ class Clock:
         self._lock = threading.Lock()
         self._offset = timedelta()
         self._frozen_at: datetime | None = None
-        if start is not None:
-            self._offset = _require_aware(start) - datetime.now(UTC)
         if frozen:
-            self.freeze()
+            self.freeze(start)
+        elif start is not None:
+            self.move_to(start)
 
     def __repr__(self) -> str:
         state = "frozen" if self.frozen else "running"
