@@ -1,0 +1,325 @@
+"""The converter: the API's JSON into models, strictly, with errors that name the field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from conftest import BACKUP, BACKUP_495, BACKUP_499, BACKUP_501, CREATED_502
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asyncbackups import (
+    Backup,
+    BackupStatus,
+    BackupType,
+    ResponseValidationError,
+    ServerRef,
+)
+from asyncbackups._convert import decode_backup, decode_backups
+
+WEB_01 = ServerRef(id=12345, name="web-server-01")
+
+EXPECTED_501 = Backup(
+    id=501,
+    server=WEB_01,
+    backup_type=BackupType.AUTOMATIC,
+    status=BackupStatus.COMPLETED,
+    size_mb=4523,
+    created_at=datetime(2025, 1, 16, 3, 0, tzinfo=UTC),
+    expires_at=datetime(2025, 2, 16, 3, 0, tzinfo=UTC),
+    description="Automatic daily backup",
+    message=None,
+)
+EXPECTED_499 = Backup(
+    id=499,
+    server=WEB_01,
+    backup_type=BackupType.MANUAL,
+    status=BackupStatus.COMPLETED,
+    size_mb=4456,
+    created_at=datetime(2025, 1, 14, 10, 30, tzinfo=UTC),
+    expires_at=None,
+    description="Pre-update backup",
+    message=None,
+)
+EXPECTED_495 = Backup(
+    id=495,
+    server=WEB_01,
+    backup_type=BackupType.AUTOMATIC,
+    status=BackupStatus.COMPLETED,
+    size_mb=4389,
+    created_at=datetime(2025, 1, 15, 3, 0, tzinfo=UTC),
+    expires_at=datetime(2025, 2, 15, 3, 0, tzinfo=UTC),
+    description="Automatic daily backup",
+    message=None,
+)
+EXPECTED_502 = Backup(
+    id=502,
+    server=WEB_01,
+    backup_type=BackupType.MANUAL,
+    status=BackupStatus.IN_PROGRESS,
+    size_mb=None,
+    created_at=datetime(2025, 1, 16, 15, 45, 0, tzinfo=UTC),
+    expires_at=None,
+    description="Pre-deployment backup",
+    message="Backup is being created. This may take several minutes depending on server size.",
+)
+
+
+# -- the seed's examples, exactly ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (BACKUP_501, EXPECTED_501),
+        (BACKUP_499, EXPECTED_499),
+        (BACKUP_495, EXPECTED_495),
+        (CREATED_502, EXPECTED_502),
+    ],
+    ids=["501", "499", "495", "created-502"],
+)
+def test_seed_examples_decode_to_every_documented_field(
+    payload: dict[str, Any], expected: Backup
+) -> None:
+    backup = decode_backup(payload)
+    assert backup == expected
+    assert type(backup.backup_type) is BackupType
+    assert type(backup.status) is BackupStatus
+    assert backup.backup_type is expected.backup_type
+    assert backup.status is expected.status
+
+
+def test_seed_timestamps_are_timezone_aware_utc() -> None:
+    backup = decode_backup(BACKUP_501)
+    assert backup.created_at.utcoffset() == timedelta(0)
+    assert backup.expires_at is not None
+    assert backup.expires_at.utcoffset() == timedelta(0)
+
+
+def test_seed_manual_backup_never_expires_and_in_progress_has_no_size() -> None:
+    assert decode_backup(BACKUP_499).expires_at is None
+    created = decode_backup(CREATED_502)
+    assert created.size_mb is None
+    assert created.expires_at is None
+
+
+def test_seed_list_keeps_the_apis_order() -> None:
+    backups = decode_backups([BACKUP_501, BACKUP_499, BACKUP_495])
+    assert [backup.id for backup in backups] == [501, 499, 495]
+    assert backups == [EXPECTED_501, EXPECTED_499, EXPECTED_495]
+
+
+# -- tolerance: what the API may add ------------------------------------------------
+
+
+def test_unknown_fields_are_ignored_at_every_level() -> None:
+    payload = {
+        **BACKUP_501,
+        "region": "eu-west",
+        "checksum": {"sha256": "abc"},
+        "server": {**BACKUP_501["server"], "ip": "203.0.113.7"},
+    }
+    assert decode_backup(payload) == EXPECTED_501
+
+
+def test_unknown_status_keeps_its_text_and_is_not_final() -> None:
+    backup = decode_backup({**BACKUP, "status": "restoring"})
+    assert backup.status == "restoring"
+    assert isinstance(backup.status, BackupStatus)
+    assert backup.status is not BackupStatus.COMPLETED
+    assert backup.is_final is False
+
+
+def test_unknown_backup_type_keeps_its_text() -> None:
+    backup = decode_backup({**BACKUP, "backup_type": "snapshot"})
+    assert backup.backup_type == "snapshot"
+    assert backup.backup_type not in (BackupType.MANUAL, BackupType.AUTOMATIC)
+
+
+def test_optional_fields_may_be_absent() -> None:
+    payload = {key: value for key, value in BACKUP.items() if key not in ("description",)}
+    payload = {**payload, "server": {"id": 12345}}
+    backup = decode_backup({key: value for key, value in payload.items() if key != "expires_at"})
+    assert backup.description is None
+    assert backup.expires_at is None
+    assert backup.server == ServerRef(id=12345, name=None)
+
+
+def test_timestamp_without_offset_is_read_as_utc() -> None:
+    backup = decode_backup({**BACKUP, "created_at": "2025-01-16T03:00:00"})
+    assert backup.created_at == datetime(2025, 1, 16, 3, tzinfo=UTC)
+    assert backup.created_at.tzinfo is not None
+
+
+def test_timestamp_with_an_offset_keeps_the_instant() -> None:
+    backup = decode_backup({**BACKUP, "created_at": "2025-01-16T05:00:00+02:00"})
+    assert backup.created_at == datetime(2025, 1, 16, 3, tzinfo=UTC)
+    assert backup.created_at.utcoffset() == timezone(timedelta(hours=2)).utcoffset(None)
+
+
+def test_timestamp_with_fractional_seconds_decodes() -> None:
+    backup = decode_backup({**BACKUP, "created_at": "2025-01-16T03:00:00.123456Z"})
+    assert backup.created_at == datetime(2025, 1, 16, 3, 0, 0, 123456, tzinfo=UTC)
+
+
+def test_integral_float_is_accepted_where_an_int_is_expected() -> None:
+    assert decode_backup({**BACKUP, "size_mb": 4523.0}).size_mb == 4523
+
+
+# -- wrong shapes: ResponseValidationError naming the field -------------------------
+
+
+def _without(payload: dict[str, Any], key: str) -> dict[str, Any]:
+    return {name: value for name, value in payload.items() if name != key}
+
+
+@pytest.mark.parametrize(
+    ("payload", "path"),
+    [
+        ({**BACKUP, "id": "501"}, "$.id"),
+        ({**BACKUP, "id": True}, "$.id"),
+        ({**BACKUP, "id": None}, "$.id"),
+        (_without(BACKUP, "id"), "$.id"),
+        (_without(BACKUP, "created_at"), "$.created_at"),
+        ({**BACKUP, "created_at": "yesterday"}, "$.created_at"),
+        ({**BACKUP, "created_at": 1737000000}, "$.created_at"),
+        ({**BACKUP, "expires_at": 12}, "$.expires_at"),
+        ({**BACKUP, "size_mb": 4.5}, "$.size_mb"),
+        ({**BACKUP, "size_mb": "4523"}, "$.size_mb"),
+        ({**BACKUP, "status": 3}, "$.status"),
+        ({**BACKUP, "status": None}, "$.status"),
+        ({**BACKUP, "backup_type": ["manual"]}, "$.backup_type"),
+        ({**BACKUP, "description": 7}, "$.description"),
+        (_without(BACKUP, "server"), "$.server"),
+        ({**BACKUP, "server": {"name": "web-server-01"}}, "$.server.id"),
+        ({**BACKUP, "server": {"id": "12345"}}, "$.server.id"),
+        ({**BACKUP, "server": {"id": 12345, "name": 5}}, "$.server.name"),
+    ],
+)
+def test_wrong_field_raises_response_validation_error_naming_it(
+    payload: dict[str, Any], path: str
+) -> None:
+    with pytest.raises(ResponseValidationError) as caught:
+        decode_backup(payload)
+    assert caught.value.path == path
+    assert path in str(caught.value)
+
+
+def test_server_that_is_not_an_object_is_blamed_on_the_server_field() -> None:
+    with pytest.raises(ResponseValidationError) as caught:
+        decode_backup({**BACKUP, "server": "web-server-01"})
+    assert caught.value.path is not None
+    assert caught.value.path.startswith("$.server")
+
+
+@pytest.mark.parametrize("value", [None, [], "backup", 501, 1.5, True, [BACKUP]])
+def test_backup_that_is_not_an_object_raises_at_the_root(value: Any) -> None:
+    with pytest.raises(ResponseValidationError) as caught:
+        decode_backup(value)
+    assert caught.value.path == "$"
+
+
+def test_bad_item_in_a_list_is_named_by_its_index() -> None:
+    with pytest.raises(ResponseValidationError) as caught:
+        decode_backups([BACKUP_501, {**BACKUP_499, "created_at": None}, BACKUP_495])
+    assert caught.value.path == "$.results[1].created_at"
+
+
+@pytest.mark.parametrize("value", [None, {"results": []}, "[]", 3])
+def test_list_that_is_not_a_list_raises(value: Any) -> None:
+    with pytest.raises(ResponseValidationError) as caught:
+        decode_backups(value)
+    assert caught.value.path == "$.results"
+
+
+# -- properties: anything either decodes or raises ResponseValidationError -----------
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=30)
+    | st.sampled_from(["completed", "manual", "2025-01-16T03:00:00Z", "Z", ""]),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+_MISSING = object()
+
+
+def _field(valid: Any) -> st.SearchStrategy[Any]:
+    return st.one_of(st.just(valid), json_values, st.just(_MISSING))
+
+
+@st.composite
+def backup_like(draw: st.DrawFn) -> dict[str, Any]:
+    server = {
+        key: value
+        for key, value in {
+            "id": draw(_field(12345)),
+            "name": draw(_field("web-server-01")),
+        }.items()
+        if value is not _MISSING
+    }
+    fields = {key: draw(_field(value)) for key, value in CREATED_502.items()}
+    fields["server"] = draw(st.one_of(st.just(server), json_values, st.just(_MISSING)))
+    extra = draw(st.dictionaries(st.text(max_size=8), json_values, max_size=2))
+    return {**extra, **{key: value for key, value in fields.items() if value is not _MISSING}}
+
+
+def _assert_well_typed(backup: Backup) -> None:
+    assert type(backup.id) is int
+    assert type(backup.server.id) is int
+    assert isinstance(backup.status, BackupStatus)
+    assert isinstance(backup.backup_type, BackupType)
+    assert backup.size_mb is None or type(backup.size_mb) is int
+    assert backup.created_at.tzinfo is not None
+    assert backup.expires_at is None or backup.expires_at.tzinfo is not None
+    assert backup.description is None or type(backup.description) is str
+
+
+def _outcome(decode: Any, value: Any) -> Any:
+    """What decoding gave: its result, or the ResponseValidationError it raised."""
+    try:
+        return decode(value)
+    except ResponseValidationError as error:
+        return error
+
+
+@settings(max_examples=200)
+@given(json_values)
+def test_any_json_value_decodes_or_raises_response_validation_error(value: Any) -> None:
+    outcome = _outcome(decode_backup, value)
+    if isinstance(outcome, ResponseValidationError):
+        assert outcome.path is not None
+    else:
+        _assert_well_typed(outcome)
+
+
+@settings(max_examples=200)
+@given(backup_like())
+def test_backup_shaped_values_decode_or_raise_naming_a_field(value: dict[str, Any]) -> None:
+    outcome = _outcome(decode_backup, value)
+    if isinstance(outcome, ResponseValidationError):
+        assert outcome.path is not None
+        assert outcome.path.startswith("$")
+    else:
+        _assert_well_typed(outcome)
+
+
+@settings(max_examples=100)
+@given(st.lists(st.one_of(backup_like(), st.just(BACKUP_501)), max_size=4))
+def test_lists_of_backup_shaped_values_decode_or_raise(values: list[Any]) -> None:
+    outcome = _outcome(decode_backups, values)
+    if isinstance(outcome, ResponseValidationError):
+        assert outcome.path is not None
+        assert outcome.path.startswith("$.results[")
+    else:
+        assert len(outcome) == len(values)
+        for backup in outcome:
+            _assert_well_typed(backup)
