@@ -288,7 +288,10 @@ class BackupsState:
         with self._lock:
             clashes = [server_id for server_id in ids if server_id in self._servers]
             if clashes:
-                raise ValueError(f"servers already exist: {clashes[:5]}")
+                raise ValueError(
+                    f"servers already exist: {clashes[:5]}; number the fleet elsewhere "
+                    "with start=, or leave out the sample data (server 12345)"
+                )
             added = []
             for server_id in ids:
                 server = _Server(server_id, f"fleet-{server_id:04d}", server_id in failing_ids)
