@@ -1,0 +1,254 @@
+"""The client's configuration: token, base URL, headers, concurrency cap and timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from aiohttp import web
+from conftest import (
+    BACKUP_501,
+    BACKUPS_URL,
+    BASE_URL,
+    SEED_LIST,
+    TOKEN,
+    LoopbackAPI,
+    MockAPI,
+    json_response,
+    loopback_client,
+    sent,
+)
+
+import asyncbackups
+from asyncbackups import APITimeoutError, BackupsClient
+
+URL_501 = BACKUPS_URL + "501/"
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's own environment must not leak into these tests."""
+    monkeypatch.delenv("ASYNCBACKUPS_TOKEN", raising=False)
+    monkeypatch.delenv("ASYNCBACKUPS_BASE_URL", raising=False)
+
+
+# -- token --------------------------------------------------------------------------
+
+
+def test_no_token_and_no_environment_raises_value_error() -> None:
+    with pytest.raises(ValueError, match="ASYNCBACKUPS_TOKEN"):
+        BackupsClient()
+
+
+def test_empty_token_environment_variable_counts_as_no_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ASYNCBACKUPS_TOKEN", "")
+    with pytest.raises(ValueError, match="token"):
+        BackupsClient()
+
+
+@pytest.mark.parametrize("token", ["", "   ", "two words", "tab\there", "line\nbreak"])
+def test_token_that_cannot_be_a_header_raises_value_error(token: str) -> None:
+    with pytest.raises(ValueError, match="token"):
+        BackupsClient(token)
+
+
+def test_token_that_is_not_text_raises_type_error() -> None:
+    with pytest.raises(TypeError, match="token"):
+        BackupsClient(12345)  # type: ignore[arg-type]
+
+
+async def test_token_from_the_environment_is_sent(
+    monkeypatch: pytest.MonkeyPatch, mock_api: MockAPI
+) -> None:
+    monkeypatch.setenv("ASYNCBACKUPS_TOKEN", "env-token-9")
+    mock_api.get(URL_501, payload=BACKUP_501)
+    async with BackupsClient() as client:
+        await client.backups.get(501)
+    (call,) = sent(mock_api, "GET", URL_501)
+    assert call.kwargs["headers"]["Authorization"] == "Bearer env-token-9"
+
+
+async def test_explicit_token_wins_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch, mock_api: MockAPI
+) -> None:
+    monkeypatch.setenv("ASYNCBACKUPS_TOKEN", "env-token-9")
+    mock_api.get(URL_501, payload=BACKUP_501)
+    async with BackupsClient(TOKEN) as client:
+        await client.backups.get(501)
+    (call,) = sent(mock_api, "GET", URL_501)
+    assert call.kwargs["headers"]["Authorization"] == f"Bearer {TOKEN}"
+
+
+# -- base URL -----------------------------------------------------------------------
+
+
+def test_default_base_url_is_the_documented_one() -> None:
+    assert BackupsClient(TOKEN).base_url == "https://admin.vps.org/api/v1/"
+
+
+async def test_base_url_from_the_environment_is_used(
+    monkeypatch: pytest.MonkeyPatch, mock_api: MockAPI
+) -> None:
+    monkeypatch.setenv("ASYNCBACKUPS_TOKEN", TOKEN)
+    monkeypatch.setenv("ASYNCBACKUPS_BASE_URL", "https://backups.example.test/api/v2")
+    other = "https://backups.example.test/api/v2/backups/501/"
+    mock_api.get(other, payload=BACKUP_501)
+    async with BackupsClient() as client:
+        assert client.base_url == "https://backups.example.test/api/v2/"
+        await client.backups.get(501)
+    assert len(sent(mock_api, "GET", other)) == 1
+
+
+def test_explicit_base_url_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASYNCBACKUPS_BASE_URL", "https://backups.example.test/")
+    client = BackupsClient(TOKEN, base_url="https://other.example.test/api")
+    assert client.base_url == "https://other.example.test/api/"
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://admin.vps.org/api/v1/", "http://192.168.1.10:8000/", "http://[fe80::1]/"]
+)
+def test_plain_http_to_a_remote_host_raises_value_error(base_url: str) -> None:
+    with pytest.raises(ValueError, match="http"):
+        BackupsClient(TOKEN, base_url=base_url)
+
+
+def test_plain_http_in_the_environment_is_refused_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASYNCBACKUPS_BASE_URL", "http://admin.vps.org/api/v1/")
+    with pytest.raises(ValueError, match="http"):
+        BackupsClient(TOKEN)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "normalized"),
+    [
+        ("http://127.0.0.1:8080/api/v1", "http://127.0.0.1:8080/api/v1/"),
+        ("http://localhost:8080/api/v1/", "http://localhost:8080/api/v1/"),
+        ("http://[::1]:8080/api/v1/", "http://[::1]:8080/api/v1/"),
+    ],
+)
+def test_plain_http_to_loopback_is_accepted(base_url: str, normalized: str) -> None:
+    assert BackupsClient(TOKEN, base_url=base_url).base_url == normalized
+
+
+# -- other options ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"timeout": 0}, ValueError),
+        ({"timeout": -1.0}, ValueError),
+        ({"timeout": float("nan")}, ValueError),
+        ({"timeout": "30"}, TypeError),
+        ({"max_retries": -1}, ValueError),
+        ({"max_retries": 1.5}, TypeError),
+        ({"max_retries": True}, TypeError),
+        ({"max_concurrency": 0}, ValueError),
+        ({"max_concurrency": None}, TypeError),
+        ({"session": object()}, TypeError),
+    ],
+)
+def test_bad_options_fail_at_construction(options: dict[str, Any], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        BackupsClient(TOKEN, **options)
+
+
+def test_client_is_constructed_outside_a_running_loop_and_used_inside_one(
+    mock_api: MockAPI,
+) -> None:
+    client = BackupsClient(TOKEN, base_url=BASE_URL)
+    mock_api.get(URL_501, payload=BACKUP_501)
+
+    async def use() -> int:
+        async with client:
+            return (await client.backups.get(501)).id
+
+    assert asyncio.run(use()) == 501
+
+
+# -- what every request carries ------------------------------------------------------
+
+
+async def test_every_request_carries_bearer_token_and_a_user_agent_naming_the_sdk(
+    client: BackupsClient, mock_api: MockAPI
+) -> None:
+    mock_api.get(BACKUPS_URL, payload=SEED_LIST)
+    mock_api.get(URL_501, payload=BACKUP_501)
+    mock_api.delete(URL_501, status=204)
+    await client.backups.list()
+    await client.backups.get(501)
+    await client.backups.delete(501)
+    calls = [*sent(mock_api, "GET", BACKUPS_URL), *sent(mock_api, "GET", URL_501)]
+    calls += sent(mock_api, "DELETE", URL_501)
+    assert len(calls) == 3
+    for call in calls:
+        headers = call.kwargs["headers"]
+        assert headers["Authorization"] == f"Bearer {TOKEN}"
+        assert headers["User-Agent"].startswith(f"asyncbackups/{asyncbackups.__version__}")
+        assert "Idempotency-Key" not in headers
+
+
+async def test_repr_names_the_base_url_and_state(client: BackupsClient) -> None:
+    assert BASE_URL in repr(client)
+    assert "open" in repr(client)
+    await client.aclose()
+    assert "closed" in repr(client)
+
+
+# -- the concurrency cap and the timeout, against a real server ----------------------
+
+
+async def test_max_concurrency_caps_requests_in_flight(loopback: Any) -> None:
+    async def slow(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        await asyncio.sleep(0.05)
+        return json_response(BACKUP_501)
+
+    api = await loopback(slow)
+    async with loopback_client(api, max_concurrency=3) as client:
+        backups = await asyncio.gather(*(client.backups.get(501) for _ in range(9)))
+    assert len(backups) == 9
+    assert len(api.seen) == 9
+    assert api.max_in_flight == 3
+
+
+async def test_timeout_bounds_an_attempt_and_raises_api_timeout_error(loopback: Any) -> None:
+    async def stall(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        return await api.stall()
+
+    api = await loopback(stall)
+    started = time.monotonic()
+    async with loopback_client(api, timeout=0.05, max_retries=0) as client:
+        with pytest.raises(APITimeoutError) as caught:
+            await client.backups.get(501)
+    assert time.monotonic() - started < 1.0
+    assert caught.value.request_may_have_reached_server is True
+    assert len(api.seen) == 1
+
+
+async def test_timeout_applies_to_each_attempt_not_to_the_whole_call(loopback: Any) -> None:
+    async def stall(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        return await api.stall()
+
+    api = await loopback(stall)
+    started = time.monotonic()
+    async with loopback_client(api, timeout=0.05, max_retries=2) as client:
+        with pytest.raises(APITimeoutError):
+            await client.backups.get(501)
+    elapsed = time.monotonic() - started
+    assert len(api.seen) == 3
+    assert 0.15 <= elapsed < 1.5
+
+
+async def test_answer_within_the_timeout_succeeds(loopback: Any) -> None:
+    async def prompt(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        await asyncio.sleep(0.02)
+        return json_response(BACKUP_501)
+
+    api = await loopback(prompt)
+    async with loopback_client(api, timeout=0.5, max_retries=0) as client:
+        assert (await client.backups.get(501)).id == 501
