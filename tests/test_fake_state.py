@@ -252,18 +252,18 @@ def test_pages_agree_with_a_brute_force_filter(
             if mine:
                 state.delete_backup(mine[len(mine) // 2].id)
     everything = sorted(state.backups(), key=lambda b: b.id, reverse=True)
-    for server_id in (None, 1, 2, 3, 12345, 99):
+    for wanted_server in (None, 1, 2, 3, 12345, 99):
         for backup_type in (None, "manual", "automatic"):
             expected = [
                 b.id
                 for b in everything
-                if server_id in (None, b.server_id) and backup_type in (None, b.backup_type)
+                if wanted_server in (None, b.server_id) and backup_type in (None, b.backup_type)
             ]
-            assert state.count(server_id=server_id, backup_type=backup_type) == len(expected)
+            assert state.count(server_id=wanted_server, backup_type=backup_type) == len(expected)
             paged: list[int] = []
             for offset in range(0, len(expected) + page_size, page_size):
                 total, page = state.page(
-                    server_id=server_id, backup_type=backup_type, offset=offset, limit=page_size
+                    server_id=wanted_server, backup_type=backup_type, offset=offset, limit=page_size
                 )
                 assert total == len(expected)
                 paged.extend(b.id for b in page)
@@ -291,7 +291,9 @@ def make_views(state: BackupsState) -> BackupsViews:
     return BackupsViews(state, token="t0k3n", page_size=2)
 
 
-def ask(views: BackupsViews, method: str, path: str, body: bytes = b"", **query: str) -> tuple:
+def ask(
+    views: BackupsViews, method: str, path: str, body: bytes = b"", **query: str
+) -> tuple[int, bytes]:
     request = ApiRequest(
         method=method,
         url=f"http://fake{path}",

@@ -53,6 +53,20 @@ class _Handler:
         self._faults = faults
         self._journal = journal
         self._clock = clock
+        self._closing = asyncio.Event()
+
+    async def close(self, app: web.Application) -> None:
+        """Cut injected delays short: the server is stopping (an ``on_shutdown`` hook)."""
+        self._closing.set()
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep ``seconds``; ``False`` if the server began stopping meanwhile."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._closing.wait()
+        except TimeoutError:
+            return True
+        return False
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Answer one request (or drop it), as the faults say."""
@@ -83,8 +97,11 @@ class _Handler:
                 )
             )
 
-        if fault is not None and kind is FaultKind.DELAY:
-            await asyncio.sleep(fault.seconds)
+        # A stopping server drops delayed requests rather than keep its caller waiting.
+        delayed = fault is not None and kind is FaultKind.DELAY
+        if delayed and fault is not None and not await self._pause(fault.seconds):
+            record(None)
+            return self._drop(request)
         if kind is FaultKind.DROP_BEFORE:
             record(None)
             return self._drop(request)
@@ -135,6 +152,8 @@ def build_app(
     Usable on its own, e.g. with ``aiohttp.test_utils.TestServer``; ``FakeBackupsAPI``
     is the convenient way to run it.
     """
+    handler = _Handler(views, faults, journal, clock)
     app = web.Application()
-    app.router.add_route("*", "/{path:.*}", _Handler(views, faults, journal, clock).handle)
+    app.router.add_route("*", "/{path:.*}", handler.handle)
+    app.on_shutdown.append(handler.close)
     return app

@@ -212,7 +212,8 @@ class Faults:
         self._lock = threading.Lock()
         self._rules: list[FaultRule] = []
         self._added = 0
-        self._injected: Counter[FaultKind] = Counter()
+        # Keyed by FaultKind, a str enum, so plain strings look counts up as well.
+        self._injected: Counter[str] = Counter()
 
     def __repr__(self) -> str:
         return f"<Faults seed={self.seed} rules={len(self._rules)}>"
@@ -224,8 +225,8 @@ class Faults:
             return tuple(self._rules)
 
     @property
-    def injected(self) -> Counter[FaultKind]:
-        """How many faults of each kind were injected so far (a copy)."""
+    def injected(self) -> Counter[str]:
+        """Faults injected so far by kind: ``injected[FaultKind.DELAY]`` or ``["delay"]``."""
         with self._lock:
             return Counter(self._injected)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import socket
 import threading
 from collections import Counter
@@ -156,8 +157,8 @@ class FakeBackupsAPI:
         try:
             started.result(timeout)
         except BaseException:
-            if self._thread_loop is not None and self._thread_stop is not None:
-                self._thread_loop.call_soon_threadsafe(self._thread_stop.set)
+            # A failed start ends the thread by itself; one still starting is told to stop.
+            self._signal_thread_stop()
             thread.join(timeout)
             raise
         self._thread = thread
@@ -167,11 +168,16 @@ class FakeBackupsAPI:
         thread, self._thread = self._thread, None
         if thread is None:
             return
-        loop, stop = self._thread_loop, self._thread_stop
-        assert loop is not None
-        assert stop is not None
-        loop.call_soon_threadsafe(stop.set)
+        self._signal_thread_stop()
         thread.join(timeout)
+
+    def _signal_thread_stop(self) -> None:
+        loop, stop = self._thread_loop, self._thread_stop
+        if loop is None or stop is None:
+            return
+        # The loop may have closed already, if the thread ended on its own.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(stop.set)
 
     def __enter__(self) -> Self:
         self.start_in_thread()

@@ -65,10 +65,13 @@ def fake_backups_api(request: pytest.FixtureRequest) -> Iterator[FakeBackupsAPI]
     """
     from ._runner import FakeBackupsAPI
 
-    options = _options(request)
     try:
-        api = FakeBackupsAPI(**options)
+        api = FakeBackupsAPI(**_options(request))
     except TypeError as exc:
-        pytest.fail(f"@pytest.mark.{MARKER}: {exc}", pytrace=False)
-    with api:
-        yield api
+        problem = str(exc)
+    else:
+        with api:
+            yield api
+        return
+    # Outside the except block, so the report shows the mistake and not a traceback chain.
+    pytest.fail(f"@pytest.mark.{MARKER}: {problem}", pytrace=False)
