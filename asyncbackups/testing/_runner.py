@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import os
 import socket
 import threading
 from collections import Counter
@@ -47,6 +48,12 @@ class FakeBackupsAPI:
     (server 12345, backups 501/499/495); ``fleet`` adds servers 1..N (``add_fleet``);
     ``failing_servers`` marks existing servers failing. ``clock`` lets tests share or
     pre-set a ``Clock``. ``port=0`` picks a free port.
+
+    What tests reach for: ``base_url``, ``token`` and ``auth_headers`` to connect;
+    ``advance(seconds)`` or ``clock`` to drive time; ``faults`` to misbehave; ``state``
+    (and the shortcuts ``backups()``, ``backup(id)``, ``servers()``, ``restores``) to
+    arrange and inspect data; ``requests``, ``request_log`` and ``faults.injected`` to
+    count what happened.
     """
 
     def __init__(
@@ -73,7 +80,7 @@ class FakeBackupsAPI:
             self.state.add_fleet(fleet)
         for server_id in failing_servers:
             self.state.set_failing(server_id)
-        self.views = BackupsViews(
+        self._views = BackupsViews(
             self.state,
             token=token,
             page_size=page_size,
@@ -106,7 +113,7 @@ class FakeBackupsAPI:
             raise RuntimeError("the fake API is already running")
         sock = self._bind()
         runner = web.AppRunner(
-            build_app(self.views, self.faults, self.journal, self.clock),
+            build_app(self._views, self.faults, self.journal, self.clock),
             access_log=None,
             shutdown_timeout=_SHUTDOWN_TIMEOUT,
         )
@@ -209,8 +216,10 @@ class FakeBackupsAPI:
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            # Lets a restarted fake take its fixed port back while old sockets linger.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if os.name != "nt":
+                # Lets a restarted fake take its fixed port back while old sockets linger
+                # (on Windows the same option would let two servers share a port).
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self._host, self._requested_port))
         except BaseException:
             sock.close()
@@ -244,7 +253,7 @@ class FakeBackupsAPI:
     @property
     def token(self) -> str:
         """The bearer token the fake accepts."""
-        return self.views.token
+        return self._views.token
 
     @property
     def auth_headers(self) -> dict[str, str]:
@@ -265,22 +274,22 @@ class FakeBackupsAPI:
     @property
     def page_size(self) -> int:
         """Backups per list page."""
-        return self.views.page_size
+        return self._views.page_size
 
     @page_size.setter
     def page_size(self, value: int) -> None:
         if value < 1:
             raise ValueError(f"page_size must be >= 1, got {value}")
-        self.views.page_size = value
+        self._views.page_size = value
 
     @property
     def honor_idempotency_keys(self) -> bool:
         """Whether repeated ``Idempotency-Key`` POSTs replay the first answer."""
-        return self.views.honor_idempotency_keys
+        return self._views.honor_idempotency_keys
 
     @honor_idempotency_keys.setter
     def honor_idempotency_keys(self, value: bool) -> None:
-        self.views.honor_idempotency_keys = value
+        self._views.honor_idempotency_keys = value
 
     # -- shortcuts to the state, the clock and the journal ---------------------------
 
