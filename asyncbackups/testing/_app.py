@@ -97,35 +97,41 @@ class _Handler:
                 )
             )
 
-        # A stopping server drops delayed requests rather than keep its caller waiting.
-        delayed = fault is not None and kind is FaultKind.DELAY
-        if delayed and fault is not None and not await self._pause(fault.seconds):
+        if fault is None:
+            reply = self._views.handle(self._api_request(request, query, body, key), resolved)
+        elif fault.kind is FaultKind.DROP_BEFORE:
             record(None)
             return self._drop(request)
-        if kind is FaultKind.DROP_BEFORE:
-            record(None)
-            return self._drop(request)
-        if fault is not None and kind is FaultKind.STATUS_BEFORE:
+        elif fault.kind is FaultKind.STATUS_BEFORE:
             reply = _fault_reply(fault)
         else:
-            api_request = ApiRequest(
-                method=method,
-                url=str(request.url),
-                query=query,
-                body=body,
-                authorization=request.headers.get("Authorization"),
-                idempotency_key=key,
-            )
-            reply = self._views.handle(api_request, resolved)
-            if kind is FaultKind.DROP_AFTER:
+            # A stopping server drops delayed requests rather than keep its caller waiting.
+            if fault.kind is FaultKind.DELAY and not await self._pause(fault.seconds):
                 record(None)
                 return self._drop(request)
-            if fault is not None and kind is FaultKind.STATUS_AFTER:
+            reply = self._views.handle(self._api_request(request, query, body, key), resolved)
+            if fault.kind is FaultKind.DROP_AFTER:
+                record(None)
+                return self._drop(request)
+            if fault.kind is FaultKind.STATUS_AFTER:
                 reply = _fault_reply(fault)
-            elif fault is not None and kind is FaultKind.MALFORMED:
+            elif fault.kind is FaultKind.MALFORMED:
                 reply = _malformed(reply, fault.style)
         record(reply)
         return self._respond(reply)
+
+    @staticmethod
+    def _api_request(
+        request: web.Request, query: dict[str, str], body: bytes, key: str | None
+    ) -> ApiRequest:
+        return ApiRequest(
+            method=request.method,
+            url=str(request.url),
+            query=query,
+            body=body,
+            authorization=request.headers.get("Authorization"),
+            idempotency_key=key,
+        )
 
     def _respond(self, reply: Reply) -> web.Response:
         headers = {"Date": format_datetime(self._clock.now(), usegmt=True)}
