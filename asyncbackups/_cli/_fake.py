@@ -1,0 +1,198 @@
+"""The commands built on the fake API: ``serve`` it on loopback, or run the ``demo``.
+
+``asyncbackups.testing`` loads aiohttp.web, so it is imported only by these commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from asyncbackups import Backup, BackupsClient, BackupType, FleetResult
+
+from ._output import Output, backup_json, one_line, outcome_json
+from ._parser import DEFAULT_SERVE_TOKEN
+from ._status import CommandError, ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from asyncbackups.testing import FakeBackupsAPI
+
+__all__ = ["demo_command", "serve_command"]
+
+_HOST = "127.0.0.1"
+
+
+# -- serve --------------------------------------------------------------------------------
+
+
+def serve_command(args: argparse.Namespace, out: Output) -> int:
+    """``serve``: the fake API on loopback until SIGINT/SIGTERM; prints URL and token.
+
+    The token printed is the fake's own, never the caller's $ASYNCBACKUPS_TOKEN.
+    """
+    from asyncbackups.testing import FakeBackupsAPI, announce, run
+
+    token = args.token if args.token is not None else DEFAULT_SERVE_TOKEN
+    try:
+        api = FakeBackupsAPI(
+            token=token,
+            backup_seconds=args.backup_seconds,
+            page_size=args.page_size,
+            fleet=args.servers,
+            failing_servers=args.failing_servers,
+            host=_HOST,
+            port=args.port,
+        )
+    except (ValueError, LookupError) as error:  # a bad token, an unknown failing server
+        raise UsageError(one_line(str(error))) from None
+
+    def announce_json(api: FakeBackupsAPI) -> None:
+        out.json({"base_url": api.base_url, "token": api.token}, compact=True)
+
+    try:
+        run(api, on_ready=announce_json if out.json_mode else announce)
+    except OSError as error:
+        reason = one_line(error.strerror or str(error))
+        raise CommandError(f"cannot listen on {_HOST}:{args.port}: {reason}") from None
+    return ExitCode.OK
+
+
+# -- demo ---------------------------------------------------------------------------------
+
+
+def demo_command(args: argparse.Namespace, out: Output) -> int:
+    """``demo``: a fleet backup against an in-process fake, then list, restore, delete.
+
+    Exit status 0 when it ran: the servers it sets up to fail are part of the show.
+    """
+    return asyncio.run(_demo(args.servers, args.backup_seconds, out))
+
+
+def _failing_servers(servers: int) -> list[int]:
+    """A quarter and three quarters into the fleet: two failures, whatever its size."""
+    return sorted({i for i in (servers // 4, servers * 3 // 4) if i >= 1})
+
+
+def _requests_text(counts: dict[str, int]) -> str:
+    total = sum(counts.values())
+    routes = ", ".join(f"{route} {count}" for route, count in counts.items())
+    return f"{total} ({routes})"
+
+
+def _to_delete(fleet: FleetResult, listed: Sequence[Backup]) -> tuple[Backup, str] | None:
+    """The backup the demo deletes, and why: a failed one first, else an old one."""
+    for outcome in fleet.failed:
+        if outcome.backup is not None:
+            return outcome.backup, f"the failed backup of server {outcome.server_id}"
+    for backup in reversed(listed):  # the list is newest first
+        if backup.backup_type is BackupType.AUTOMATIC:
+            return backup, f"the old automatic backup of server {backup.server_id}"
+    return None
+
+
+async def _demo(servers: int, backup_seconds: float, out: Output) -> int:
+    from asyncbackups.testing import FakeBackupsAPI
+
+    started = time.monotonic()
+    failing = _failing_servers(servers)
+    # Polls a tenth of a backup apart at first, never more than a fifth: a wait hears of
+    # completion soon after it happens, in a few shared rounds.
+    poll_interval = max(0.01, backup_seconds / 10)
+    max_poll_interval = max(poll_interval, backup_seconds / 5)
+    report: dict[str, Any] = {"servers": servers, "failing_servers": failing}
+    api = FakeBackupsAPI(
+        token=secrets.token_urlsafe(16),
+        backup_seconds=backup_seconds,
+        sample_data=False,
+        fleet=servers,
+        failing_servers=failing,
+        host=_HOST,
+    )
+    async with api, BackupsClient(api.token, base_url=api.base_url) as client:
+        report["base_url"] = api.base_url
+        if not out.json_mode:
+            fails = " and ".join(map(str, failing)) or "none"
+            out.line(
+                f"Fake Backups API in this process at {api.base_url}: {servers} servers, "
+                f"backups take {backup_seconds:g} s, servers set to fail: {fails}."
+            )
+        fleet_started = time.monotonic()
+        with out.fleet_progress(servers, label=f"backing up {servers} servers") as bar:
+            fleet = await client.backups.create_many(
+                range(1, servers + 1),
+                description="asyncbackups demo",
+                wait=True,
+                poll_interval=poll_interval,
+                max_poll_interval=max_poll_interval,
+                on_progress=bar.record,
+            )
+        fleet_seconds = time.monotonic() - fleet_started
+        report["fleet"] = {
+            "succeeded": len(fleet.succeeded),
+            "failed": len(fleet.failed),
+            "seconds": round(fleet_seconds, 3),
+            "failures": [outcome_json(outcome) for outcome in fleet.failed],
+        }
+        if not out.json_mode:
+            out.fleet_summary(fleet, seconds=fleet_seconds)
+
+        listed: list[Backup] = []
+        chosen = next((o for o in fleet.succeeded if o.backup is not None), None)
+        if chosen is not None and chosen.backup is not None:
+            listed = await client.backups.list(server_id=chosen.server_id)
+            report["listed"] = [backup_json(backup) for backup in listed]
+            result = await client.servers.restore(chosen.server_id, chosen.backup.id)
+            report["restored"] = {
+                "server_id": chosen.server_id,
+                "backup_id": chosen.backup.id,
+                "status": result.status,
+            }
+            if not out.json_mode:
+                out.line()
+                out.backups(listed, title=f"Backups of server {chosen.server_id}")
+                out.line(
+                    f"restore of server {chosen.server_id} from backup {chosen.backup.id}: "
+                    f"{result.status or 'accepted'}"
+                )
+
+        victim = _to_delete(fleet, listed)
+        if victim is not None:
+            backup, why = victim
+            await client.backups.delete(backup.id)
+            report["deleted"] = backup.id
+            if not out.json_mode:
+                out.line(f"deleted backup {backup.id}, {why}")
+
+        counts = {f"{method} {route}": count for (method, route), count in api.requests.items()}
+    counts = dict(sorted(counts.items(), key=lambda item: -item[1]))
+    seconds = time.monotonic() - started
+    total = sum(counts.values())
+    report.update(
+        succeeded=len(fleet.succeeded),
+        failed=len(fleet.failed),
+        requests=total,
+        requests_by_route=counts,
+        requests_per_server=round(total / servers, 2),
+        seconds=round(seconds, 3),
+    )
+    if out.json_mode:
+        out.json(report)
+    else:
+        failed_ids = ", ".join(str(o.server_id) for o in fleet.failed)
+        out.line()
+        out.fields(
+            [
+                ("servers", str(servers)),
+                ("succeeded", str(len(fleet.succeeded))),
+                ("failed", f"{len(fleet.failed)} ({failed_ids})" if failed_ids else "0"),
+                ("HTTP requests", _requests_text(counts)),
+                ("requests per server", f"{total / servers:.2f}"),
+                ("wall time", f"{seconds:.1f} s"),
+            ],
+            title="Summary",
+        )
+    return ExitCode.OK
