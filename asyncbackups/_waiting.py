@@ -234,6 +234,8 @@ class Poller:
                 waiters.remove(waiter)
             if not waiters:
                 del self._waiters[waiter.backup_id]
+        if not self._waiters:
+            self._changed.set()  # let an idle poller see it is no longer needed
 
     async def aclose(self) -> None:
         """Stop polling; waits still registered fail with ``RuntimeError``."""
