@@ -51,24 +51,29 @@ class APIStatusError(BackupsError):
     """The API answered with a non-success status.
 
     ``status_code`` is the HTTP status, ``body`` the decoded JSON body (or the text of a
-    body that was not JSON, ``None`` when empty), ``method`` and ``url`` name the request.
+    body that was not JSON, ``None`` when empty), ``method`` and ``url`` name the request,
+    ``retry_after`` is the pause a ``Retry-After`` header asked for, in seconds, or ``None``.
     """
+
+    default_status_code = 0
 
     def __init__(
         self,
         message: str,
         *,
-        status_code: int,
+        status_code: int | None = None,
         body: Any = None,
         method: str | None = None,
         url: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.status_code = status_code
+        self.status_code = self.default_status_code if status_code is None else status_code
         self.body = body
         self.method = method
         self.url = url
+        self.retry_after = retry_after
 
 
 class BadRequestError(APIStatusError):
@@ -79,11 +84,13 @@ class BadRequestError(APIStatusError):
     it is empty when the API gave only a ``detail``.
     """
 
+    default_status_code = 400
+
     def __init__(
         self,
         message: str,
         *,
-        status_code: int = 400,
+        status_code: int | None = None,
         body: Any = None,
         method: str | None = None,
         url: str | None = None,
@@ -96,9 +103,13 @@ class BadRequestError(APIStatusError):
 class AuthenticationError(APIStatusError):
     """401: the token is missing, wrong or revoked. Never retried."""
 
+    default_status_code = 401
+
 
 class NotFoundError(APIStatusError):
     """404: the server or backup does not exist (or no longer does)."""
+
+    default_status_code = 404
 
 
 class RateLimitError(APIStatusError):
@@ -107,38 +118,13 @@ class RateLimitError(APIStatusError):
     ``retry_after`` is the pause the API asked for, in seconds, or ``None``.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int = 429,
-        body: Any = None,
-        method: str | None = None,
-        url: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, status_code=status_code, body=body, method=method, url=url)
-        self.retry_after = retry_after
+    default_status_code = 429
 
 
 class ServerError(APIStatusError):
-    """5xx: the API failed. 500, 502, 503 and 504 are retried before this is raised.
+    """5xx: the API failed. 500, 502, 503 and 504 are retried before this is raised."""
 
-    ``retry_after`` carries a ``Retry-After`` the API sent with it, in seconds, or ``None``.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int = 500,
-        body: Any = None,
-        method: str | None = None,
-        url: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, status_code=status_code, body=body, method=method, url=url)
-        self.retry_after = retry_after
+    default_status_code = 500
 
 
 class APIConnectionError(BackupsError):

@@ -396,7 +396,7 @@ def error_from_response(response: Response) -> APIStatusError:
         return NotFoundError(message, status_code=status, **common)
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return RateLimitError(message, retry_after=retry_after, **common)
+        return RateLimitError(message, status_code=status, retry_after=retry_after, **common)
     if status >= 500:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return ServerError(message, status_code=status, retry_after=retry_after, **common)
