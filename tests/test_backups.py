@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from conftest import (
     BACKUP,
     BACKUP_495,
@@ -17,7 +18,10 @@ from conftest import (
     BACKUPS_URL,
     CREATED_502,
     SEED_LIST,
+    LoopbackAPI,
     MockAPI,
+    json_response,
+    loopback_client,
     methods_sent,
     page,
     sent,
@@ -682,3 +686,100 @@ async def test_delete_with_a_non_positive_id_raises_value_error_before_any_reque
     with pytest.raises(ValueError, match="backup_id"):
         await client.backups.delete(backup_id)
     assert sent_count(mock_api) == 0
+
+
+# -- against a real server: what a mock cannot show ---------------------------------
+
+
+def is_create(request: web.Request) -> bool:
+    return request.method == "POST" and request.path == "/api/v1/backups/"
+
+
+async def test_delete_whose_connection_drops_then_404s_on_aiohttps_silent_repeat_has_succeeded(
+    loopback: Any,
+) -> None:
+    async def drop_then_gone(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        if len(api.seen) == 1:
+            return api.drop(request)  # the first try may have deleted it
+        return json_response({"detail": "Not found."}, status=404)
+
+    api = await loopback(drop_then_gone)
+    # No retries of its own: the second DELETE can only be aiohttp's silent repeat.
+    async with loopback_client(api, max_retries=0) as client:
+        assert await client.backups.delete(501) is None
+    assert api.paths() == ["DELETE /api/v1/backups/501/"] * 2
+
+
+async def test_delete_404_without_any_drop_is_not_found(loopback: Any) -> None:
+    async def gone(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        return json_response({"detail": "Not found."}, status=404)
+
+    api = await loopback(gone)
+    async with loopback_client(api) as client:
+        with pytest.raises(NotFoundError):
+            await client.backups.delete(501)
+    assert len(api.seen) == 1
+
+
+def reconciling_api(
+    *, server_date: str | None, listed: list[dict[str, Any]], first_post: str
+) -> Any:
+    """A server whose first create is lost ("stall" or "drop") yet made ``listed``."""
+
+    async def handler(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        if is_create(request):
+            if sum(1 for seen in api.seen if seen.method == "POST") == 1:
+                return await api.stall() if first_post == "stall" else api.drop(request)
+            return json_response({**CREATED_502, "id": 777}, status=201)
+        headers = {"Date": server_date} if server_date else {}
+        return json_response(page(listed), **headers)
+
+    return handler
+
+
+@pytest.mark.parametrize("first_post", ["stall", "drop"])
+async def test_create_adopts_by_the_servers_clock_even_when_it_differs_from_ours(
+    loopback: Any, first_post: str
+) -> None:
+    # The server's clock is in January 2025, far from this machine's: the backup it
+    # made one second ago by its own clock is the one the lost attempt created.
+    handler = reconciling_api(
+        server_date=DATE_JUST_AFTER_502, listed=[BACKUP_499, LISTED_502], first_post=first_post
+    )
+    api = await loopback(handler)
+    async with loopback_client(api, timeout=0.1) as client:
+        backup = await client.backups.create(12345, description="Pre-deployment backup")
+    assert backup.id == 502
+    assert api.paths() == [
+        "POST /api/v1/backups/",
+        "GET /api/v1/backups/?server_id=12345&backup_type=manual",
+    ]
+
+
+async def test_create_does_not_adopt_what_the_servers_clock_says_is_older_than_the_call(
+    loopback: Any,
+) -> None:
+    handler = reconciling_api(
+        server_date=DATE_LONG_AFTER_502, listed=[LISTED_502], first_post="stall"
+    )
+    api = await loopback(handler)
+    async with loopback_client(api, timeout=0.1) as client:
+        backup = await client.backups.create(12345, description="Pre-deployment backup")
+    assert backup.id == 777
+    posts = [seen for seen in api.seen if seen.method == "POST"]
+    assert len(posts) == 2
+    assert posts[0].headers["Idempotency-Key"] == posts[1].headers["Idempotency-Key"]
+    assert posts[0].body == posts[1].body
+
+
+async def test_create_adopts_a_backup_made_just_now_by_the_servers_real_clock(
+    loopback: Any,
+) -> None:
+    # aiohttp stamps its own Date: the server and this machine agree on the time.
+    made_now = {**LISTED_502, "created_at": datetime.now(UTC).isoformat()}
+    handler = reconciling_api(server_date=None, listed=[made_now], first_post="drop")
+    api = await loopback(handler)
+    async with loopback_client(api) as client:
+        backup = await client.backups.create(12345, description="Pre-deployment backup")
+    assert backup.id == 502
+    assert sum(1 for seen in api.seen if seen.method == "POST") == 1
