@@ -101,3 +101,15 @@ def test_restore_result_keeps_raw_and_types_are_optional() -> None:
     assert result.message is None
     assert result.server_id is None
     assert result.backup_id is None
+
+
+def test_is_known_tells_the_sdks_own_values_from_new_ones() -> None:
+    assert BackupStatus.COMPLETED.is_known
+    assert not BackupStatus("restoring").is_known
+    assert not BackupType("snapshot").is_known
+
+
+@pytest.mark.parametrize("value", [1, None, b"completed"])
+def test_a_status_that_is_not_text_is_refused(value: object) -> None:
+    with pytest.raises(ValueError, match="BackupStatus"):
+        BackupStatus(value)

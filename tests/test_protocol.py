@@ -177,6 +177,7 @@ def test_base_url_accepts_https_and_loopback_http(raw: str, normalized: str) -> 
         "https://user:secret@admin.vps.org/api/v1/",
         "https://admin.vps.org/api/v1/?token=x",
         "https://admin.vps.org/api/v1/#frag",
+        "https://[::1/api/v1/",
     ],
 )
 def test_base_url_refuses_anything_that_could_leak_or_misroute(raw: str) -> None:
@@ -480,6 +481,7 @@ NOW = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
         ("Wed, 21 Oct 2015 08:28:00 GMT", 3600.0),
         ("Wed, 21 Oct 2015 09:28:00 +0200", 0.0),
         ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
+        ("Wed, 21 Oct 2015 07:28:10 -0000", 10.0),
     ],
 )
 def test_parse_retry_after_reads_seconds_and_http_dates(value: str, seconds: float) -> None:
@@ -498,9 +500,14 @@ def test_parse_retry_after_never_raises_and_is_never_negative(value: str) -> Non
     assert seconds is None or seconds >= 0
 
 
-def test_server_date_is_read_as_an_aware_datetime() -> None:
-    when = server_date({"Date": "Thu, 16 Jan 2025 15:45:01 GMT"})
+@pytest.mark.parametrize(
+    "value", ["Thu, 16 Jan 2025 15:45:01 GMT", "Thu, 16 Jan 2025 15:45:01 -0000"]
+)
+def test_server_date_is_read_as_an_aware_datetime(value: str) -> None:
+    when = server_date({"Date": value})
     assert when == datetime(2025, 1, 16, 15, 45, 1, tzinfo=UTC)
+    assert when is not None
+    assert when.tzinfo is not None
 
 
 @pytest.mark.parametrize("headers", [{}, {"Date": ""}, {"Date": "yesterday"}])

@@ -119,3 +119,9 @@ def test_status_errors_carry_status_code_and_body() -> None:
     assert error.body == {"detail": "Not found."}
     assert BadRequestError("bad").field_errors == {}
     assert RateLimitError("slow").retry_after is None
+
+
+def test_wait_errors_carry_the_last_backup_seen() -> None:
+    backup = object()
+    assert WaitTimeoutError("deadline", backup=backup).backup is backup  # type: ignore[arg-type]
+    assert BackupFailedError("failed", backup=backup).backup is backup  # type: ignore[arg-type]
