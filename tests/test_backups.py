@@ -461,6 +461,23 @@ async def test_create_after_an_ambiguous_attempt_posts_again_with_the_same_key_w
     assert len(sent(mock_api, "GET", RECONCILE_URL)) == 1
 
 
+async def test_create_reconcile_reads_every_page_of_the_servers_manual_backups(
+    client: BackupsClient, mock_api: MockAPI
+) -> None:
+    reconcile_page_2 = RECONCILE_URL + "&page=2"
+    mock_api.post(BACKUPS_URL, status=500)
+    mock_api.get(
+        RECONCILE_URL,
+        payload=page([BACKUP_499], next_url=reconcile_page_2),
+        headers={"Date": DATE_JUST_AFTER_502},
+    )
+    mock_api.get(reconcile_page_2, payload=page([LISTED_502]))
+    backup = await client.backups.create(12345, description="Pre-deployment backup")
+    assert backup.id == 502
+    assert len(sent(mock_api, "POST", BACKUPS_URL)) == 1
+    assert len(sent(mock_api, "GET", reconcile_page_2)) == 1
+
+
 async def test_create_does_not_adopt_a_matching_backup_made_before_the_call_began(
     client: BackupsClient, mock_api: MockAPI
 ) -> None:

@@ -195,3 +195,29 @@ async def test_next_link_to_another_origin_sends_nothing_there(loopback: Any) ->
     assert caught.value.path == "$.next"
     assert elsewhere.seen == []
     assert TOKEN not in exception_text(caught.value)
+
+
+async def test_get_redirect_without_a_location_is_an_api_status_error(loopback: Any) -> None:
+    async def bare(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        return web.Response(status=302)
+
+    api = await loopback(bare)
+    async with loopback_client(api) as client:
+        with pytest.raises(APIStatusError) as caught:
+            await client.backups.get(501)
+    assert caught.value.status_code == 302
+    assert len(api.seen) == 1
+
+
+async def test_endless_redirects_within_the_origin_end_in_an_api_status_error(
+    loopback: Any,
+) -> None:
+    async def around(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        raise web.HTTPFound(f"/api/v1/backups/501/?hop={len(api.seen)}")
+
+    api = await loopback(around)
+    async with loopback_client(api) as client:
+        with pytest.raises(APIStatusError) as caught:
+            await client.backups.get(501)
+    assert caught.value.status_code == 302
+    assert 2 <= len(api.seen) <= 10
