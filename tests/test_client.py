@@ -252,3 +252,17 @@ async def test_answer_within_the_timeout_succeeds(loopback: Any) -> None:
     api = await loopback(prompt)
     async with loopback_client(api, timeout=0.5, max_retries=0) as client:
         assert (await client.backups.get(501)).id == 501
+
+
+async def test_time_spent_queued_behind_the_concurrency_cap_does_not_count_as_timeout(
+    loopback: Any,
+) -> None:
+    async def slowish(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        await asyncio.sleep(0.08)
+        return json_response(BACKUP_501)
+
+    api = await loopback(slowish)
+    async with loopback_client(api, max_concurrency=1, timeout=0.3, max_retries=0) as client:
+        backups = await asyncio.gather(*(client.backups.get(501) for _ in range(5)))
+    assert len(backups) == 5
+    assert api.max_in_flight == 1
