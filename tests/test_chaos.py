@@ -1,0 +1,186 @@
+"""Fleets under chaos: a quarter of all requests misbehave, and nothing is duplicated or lost.
+
+Each case backs up a few hundred servers with ``create_many(wait=True)`` against the
+in-process fake, which ignores ``Idempotency-Key`` (so reconciling is the only guard
+against duplicates) and injects every fault kind on every route: drops before and after
+the work, 429/503 before it, 500/502/504 after it, delays past the client's timeout, and
+truncated or HTML bodies. Then the fake's state is the judge: at most one new backup per
+server, each one reported by its server's outcome, and every outcome true to the state.
+
+Creates meet every kind but the delay: a create the server carries out only after the
+client timed out and reconciled cannot be told apart by reading, and makes a second
+backup on a server that ignores the key (a known SDK limitation, reported with its seed
+and request log). Reads meet delays like everything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+import pytest
+
+from asyncbackups import (
+    BackupFailedError,
+    BackupsClient,
+    BackupsError,
+    BackupStatus,
+    FleetResult,
+    NotFoundError,
+)
+from asyncbackups.testing import FakeBackupsAPI, FaultKind, RecordedRequest
+
+FLEET = 250
+FAILING = frozenset(range(25, FLEET + 1, 25))  # their backups end failed
+UNKNOWN = (900_001, 900_002, 900_003)  # no such servers: 404 on create
+RATE = 0.25
+TIMEOUT = 0.1  # the client's per-attempt timeout
+DELAY = 0.15  # an injected delay: a bit more than TIMEOUT, so the client gives up first
+# At a 25% fault rate, 13 failures in a row happen about once in 70 million calls.
+MAX_RETRIES = 12
+BACKUP_SECONDS = 2.0
+# The fake's clock runs at twice real speed, so backups finish after about a second of
+# real time. A create in doubt adopts a backup made after the call began by the server's
+# clock, with a 2 s margin; a clock jumping further ahead while a create is being
+# reconciled would fake a duplicate, so time is driven in small, steady steps.
+CLOCK_TICK = 0.02
+DEADLINE = 25.0  # a hang fails the case instead of stalling the suite
+
+SEEDS = [1, 2, 3, 4, 5, 6]
+WRITE_FAULTS = [kind for kind in FaultKind if kind is not FaultKind.DELAY]
+
+
+@contextlib.asynccontextmanager
+async def clock_driven(api: FakeBackupsAPI) -> AsyncIterator[None]:
+    """Advance the fake's clock by as much again as real time passes, until the block ends."""
+
+    async def drive() -> None:
+        while True:
+            await asyncio.sleep(CLOCK_TICK)
+            api.advance(CLOCK_TICK)
+
+    driver = asyncio.create_task(drive())
+    try:
+        yield
+    finally:
+        driver.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await driver
+
+
+def _concerns(record: RecordedRequest, server_id: int, backup_ids: set[int]) -> bool:
+    if record.query.get("server_id") == str(server_id):
+        return True
+    if record.method == "POST" and record.body:
+        with contextlib.suppress(ValueError):
+            return record.json().get("server_id") == server_id
+    return record.template == "backups/{id}/" and int(record.path.split("/")[1]) in backup_ids
+
+
+def _log_excerpt(api: FakeBackupsAPI, server_id: int, backup_ids: set[int]) -> str:
+    """The fake's requests about one server, in the order it finished them (delays last)."""
+    lines = [
+        f"  {r.method} {r.path} {r.query or ''} key={r.idempotency_key} "
+        f"-> {r.status} fault={r.fault}"
+        for r in api.request_log
+        if _concerns(r, server_id, backup_ids)
+    ]
+    return "\n".join(lines[-30:])
+
+
+def _problems(api: FakeBackupsAPI, result: FleetResult, before: set[int]) -> list[str]:
+    """Every way the outcomes disagree with the fake's state, each with its request log."""
+    new: dict[int, list[int]] = defaultdict(list)
+    for backup in api.backups(backup_type="manual"):
+        if backup.id not in before:
+            new[backup.server_id].append(backup.id)
+    problems: list[str] = []
+
+    def report(server_id: int, what: str) -> None:
+        ids = set(new.get(server_id, ()))
+        problems.append(f"server {server_id}: {what}\n{_log_excerpt(api, server_id, ids)}")
+
+    outcomes = {outcome.server_id: outcome for outcome in result.outcomes}
+    for server_id, made in sorted(new.items()):
+        outcome = outcomes.get(server_id)
+        if len(made) > 1:
+            report(server_id, f"duplicate backups {sorted(made)}")
+        if outcome is None:
+            report(server_id, f"backups {made} were made but the server has no outcome")
+        elif outcome.backup is None or outcome.backup.id not in made:
+            reported = None if outcome.backup is None else outcome.backup.id
+            report(
+                server_id,
+                f"lost: the server has {sorted(made)}, the outcome reports {reported} "
+                f"(ok={outcome.ok}, error={outcome.error!r})",
+            )
+    for outcome in result.outcomes:
+        server_id, backup = outcome.server_id, outcome.backup
+        if outcome.error is not None and not isinstance(outcome.error, BackupsError):
+            report(server_id, f"a raw exception escaped: {outcome.error!r}")
+        if backup is None:
+            continue
+        stored = {b.id: b for b in api.backups(server_id=server_id)}.get(backup.id)
+        if stored is None:
+            report(server_id, f"the outcome's backup {backup.id} is not on the server")
+        elif outcome.ok and (stored.status != "completed" or backup.status != "completed"):
+            report(
+                server_id,
+                f"ok, but backup {backup.id} is {backup.status} (on the server: {stored.status})",
+            )
+        elif stored.status != backup.status and backup.is_final:
+            report(
+                server_id,
+                f"the outcome says {backup.status}, the server says {stored.status}",
+            )
+    return problems
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+async def test_a_fleet_under_chaos_gets_one_backup_per_server_and_outcomes_true_to_the_state(
+    seed: int,
+) -> None:
+    async with FakeBackupsAPI(
+        backup_seconds=BACKUP_SECONDS, honor_idempotency_keys=False, seed=seed
+    ) as api:
+        api.add_fleet(FLEET)
+        for server_id in FAILING:
+            api.set_failing(server_id)
+        before = {backup.id for backup in api.backups()}
+        api.faults.chaos(rate=RATE, seed=seed, retry_after=0.01, delay=DELAY, method="GET")
+        api.faults.chaos(
+            rate=RATE, seed=seed + 1000, retry_after=0.01, method="POST", kinds=WRITE_FAULTS
+        )
+        server_ids = [*range(1, FLEET // 2), *UNKNOWN, *range(FLEET // 2, FLEET + 1)]
+        client = BackupsClient(
+            api.token,
+            base_url=api.base_url,
+            timeout=TIMEOUT,
+            max_retries=MAX_RETRIES,
+            retry_backoff=0.001,
+            max_retry_backoff=0.005,
+        )
+        async with client, clock_driven(api), asyncio.timeout(DEADLINE):
+            result = await client.backups.create_many(
+                server_ids, wait=True, poll_interval=0.02, max_poll_interval=0.1
+            )
+        injected = api.faults.injected
+        api.faults.clear()
+
+        problems = _problems(api, result, before)
+        assert not problems, f"seed {seed}: {len(problems)} problems\n" + "\n".join(problems[:5])
+        assert [outcome.server_id for outcome in result.outcomes] == server_ids
+        failed = {outcome.server_id: outcome for outcome in result.failed}
+        assert failed.keys() == FAILING | set(UNKNOWN), {
+            server_id: repr(outcome.error) for server_id, outcome in failed.items()
+        }
+        for server_id in FAILING:
+            assert isinstance(failed[server_id].error, BackupFailedError)
+            assert failed[server_id].backup is not None
+            assert failed[server_id].backup.status is BackupStatus.FAILED
+        for server_id in UNKNOWN:
+            assert isinstance(failed[server_id].error, NotFoundError)
+            assert failed[server_id].backup is None
+        assert set(injected) == set(FaultKind), injected
