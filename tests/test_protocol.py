@@ -513,3 +513,38 @@ def test_server_date_is_read_as_an_aware_datetime(value: str) -> None:
 @pytest.mark.parametrize("headers", [{}, {"Date": ""}, {"Date": "yesterday"}])
 def test_server_date_is_none_when_missing_or_unreadable(headers: dict[str, str]) -> None:
     assert server_date(headers) is None
+
+
+page_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "count": st.integers() | st.none() | st.text(max_size=5),
+        "next": st.none() | st.text(max_size=20) | st.integers() | st.booleans(),
+        "previous": st.none() | st.text(max_size=20),
+        "results": st.lists(
+            st.sampled_from([BACKUP_501, BACKUP_499, CREATED_502, {**BACKUP_501, "id": "x"}])
+            | st.integers()
+            | st.none(),
+            max_size=4,
+        )
+        | st.none()
+        | st.text(max_size=5),
+    },
+)
+
+
+@settings(max_examples=200)
+@given(page_like)
+def test_any_page_shaped_body_decodes_or_raises_naming_a_field(body: dict[str, Any]) -> None:
+    outcome: Any
+    try:
+        outcome = decode_page(answer(200, body))
+    except ResponseValidationError as error:
+        outcome = error
+    if isinstance(outcome, ResponseValidationError):
+        assert outcome.path is not None
+        assert outcome.path.startswith("$")
+    else:
+        backups, next_link = outcome
+        assert len(backups) == len(body["results"])
+        assert next_link is None or isinstance(next_link, str)
