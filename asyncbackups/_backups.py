@@ -138,7 +138,9 @@ class BackupsAPI:
     ) -> Backup | None:
         """The backup an ambiguous create made, if the server has it; ``None`` if not."""
         params = {"server_id": str(server_id), "backup_type": BackupType.MANUAL.value}
-        wanted = description or None
+        # DRF trims surrounding whitespace and may store "" or null for no description,
+        # so compare what the server would have kept, not what was sent.
+        wanted = (description or "").strip()
         candidates: builtins.list[Backup] = []
         now: datetime | None = None
         elapsed = 0.0
@@ -151,7 +153,7 @@ class BackupsAPI:
                 for backup in page
                 if backup.server_id == server_id
                 and backup.backup_type is BackupType.MANUAL
-                and (backup.description or None) == wanted
+                and (backup.description or "").strip() == wanted
                 and backup.id not in self._claimed
             )
         margin = _CLOCK_MARGIN
