@@ -16,13 +16,10 @@ PYTHONS = [v for v in ("3.11", "3.12", "3.13") if shutil.which(f"python{v}")]
 def tests(session: nox.Session) -> None:
     """Run the test suite with line and branch coverage of the package."""
     session.install("-e", ".[test]")
-    session.run(
-        "pytest",
-        "--cov=asyncbackups",
-        "--cov-branch",
-        "--cov-report=term",
-        *session.posargs,
-    )
+    # coverage run, not pytest --cov: the package's pytest plugin imports it before a
+    # pytest plugin could start measuring, which would miss every import-time line.
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "report")
 
 
 @nox.session(python=PYTHONS[:1])

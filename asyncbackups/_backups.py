@@ -154,13 +154,18 @@ class BackupsAPI:
                 if backup.server_id == server_id
                 and backup.backup_type is BackupType.MANUAL
                 and (backup.description or "").strip() == wanted
-                and backup.id not in self._claimed
             )
         margin = _CLOCK_MARGIN
         if now is None:
             now, margin = datetime.now(UTC), _NO_DATE_MARGIN
         earliest = now - timedelta(seconds=elapsed) - margin
-        matches = [backup for backup in candidates if backup.created_at >= earliest]
+        # Claims are checked only now, with no await before the claim below: another
+        # reconciling call may have claimed a candidate while these pages were read.
+        matches = [
+            backup
+            for backup in candidates
+            if backup.created_at >= earliest and backup.id not in self._claimed
+        ]
         if not matches:
             logger.info("create for server %d: no backup from the earlier attempt", server_id)
             return None

@@ -9,6 +9,7 @@ machinery at all, so a call costs what the same aiohttp request costs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import enum
 import logging
@@ -85,6 +86,7 @@ class _Call(Generic[T]):
         "params",
         "reconcile",
         "safety",
+        "unreadable",
         "url",
     )
 
@@ -109,6 +111,8 @@ class _Call(Generic[T]):
         self.reconcile = reconcile
         self.ambiguous = False  # an earlier attempt may have reached the server
         self.give_up = False  # retrying could only do harm now
+        # A success whose body could not be read: the work is done, never resend it.
+        self.unreadable: ResponseValidationError | None = None
 
 
 class HTTPTransport:
@@ -139,6 +143,7 @@ class HTTPTransport:
             "Accept": "application/json",
         }
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
+        self._token_bytes = token.encode()
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_retries = max_retries
         self._max_concurrency = max_concurrency
@@ -225,12 +230,22 @@ class HTTPTransport:
             headers = {**headers, "Idempotency-Key": idempotency_key}
         call = _Call(method, url, params, data, headers, safety, decode, reconcile)
         try:
-            return await self._attempt(call)
-        except BackupsError as error:
-            if not self._should_retry(call, error):
-                raise
-            first_error = error
-        return await self._retry(call, first_error)
+            try:
+                return await self._attempt(call)
+            except BackupsError as error:
+                if not self._should_retry(call, error):
+                    raise
+                first_error = error
+            return await self._retry(call, first_error)
+        except BackupsError:
+            # Out of attempts after one that may have acted: look once more before
+            # reporting failure, so a backup the server did make is not lost.
+            if call.ambiguous and call.reconcile is not None and not call.give_up:
+                with contextlib.suppress(BackupsError):
+                    found = await call.reconcile()
+                    if found is not None:
+                        return found
+            raise
 
     def _should_retry(self, call: _Call[Any], error: BaseException) -> bool:
         return (
@@ -285,14 +300,18 @@ class HTTPTransport:
             found = await call.reconcile()
             if found is not None:
                 return found
+            if call.unreadable is not None:
+                call.give_up = True
+                raise call.unreadable
         try:
             response = await self._exchange(call)
             return call.decode(response)
-        except ResponseValidationError:
+        except ResponseValidationError as error:
             if call.safety is Safety.CREATE:
                 # The server said it created the backup but its answer is unreadable:
                 # find it by reconciling, and never send the create again.
                 call.ambiguous = True
+                call.unreadable = error
                 call.give_up = call.reconcile is None
             raise
         except BackupsError as error:
@@ -301,8 +320,6 @@ class HTTPTransport:
             raise
 
     async def _exchange(self, call: _Call[Any]) -> Response:
-        if self._resume_at > time.monotonic():
-            await self._wait_for_rate_limit()
         session = self._get_session()
         url = call.url
         for _ in range(_MAX_REDIRECTS + 1):
@@ -312,12 +329,13 @@ class HTTPTransport:
             location = response.headers.get("Location")
             if not location:
                 break
-            target = URL(url).join(URL(location))
+            try:
+                target = URL(url).join(URL(location))
+            except ValueError:
+                break  # an unparsable Location: reported as the redirect it is
             if not is_same_origin(target, self.base_url):
                 break  # decoded as an error: the token never follows it there
             url = str(target)
-        if response.status == 429:
-            self._note_rate_limit(response)
         return response
 
     async def _send_once(
@@ -331,9 +349,12 @@ class HTTPTransport:
             extra["middlewares"] = (*getattr(session, "_middlewares", ()), _count_attempts)
         started = time.monotonic()
         try:
-            async with (
-                self._semaphore,
-                session.request(
+            async with self._semaphore:
+                # Checked with the slot in hand: a request queued behind the cap must
+                # still honour a 429 that arrived while it waited.
+                if self._resume_at > time.monotonic():
+                    await self._wait_for_rate_limit()
+                async with session.request(
                     call.method,
                     url,
                     params=call.params,
@@ -342,11 +363,12 @@ class HTTPTransport:
                     timeout=self._timeout,
                     allow_redirects=False,
                     **extra,
-                ) as answer,
-            ):
-                body = await answer.read()
-                status = answer.status
-                headers = answer.headers
+                ) as answer:
+                    body = await answer.read()
+                    status = answer.status
+                    headers = answer.headers
+                if status == 429:
+                    self._note_rate_limit(headers)
         except aiohttp.ConnectionTimeoutError as exc:
             raise _connection_error(call, exc, APITimeoutError, counter, sent=False) from None
         except aiohttp.ClientConnectorError as exc:
@@ -358,6 +380,10 @@ class HTTPTransport:
         finally:
             if counter is not None:
                 _ATTEMPTS.reset(reset)
+        if status >= 300 and self._token_bytes in body:
+            # An API that echoes the token in an error would put it in our exception
+            # text and retry logs; it never gets that far.
+            body = body.replace(self._token_bytes, b"***")
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s %s -> %d in %.1f ms",
@@ -375,8 +401,8 @@ class HTTPTransport:
             after_ambiguous=call.ambiguous or (counter is not None and counter[0] > 1),
         )
 
-    def _note_rate_limit(self, response: Response) -> None:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    def _note_rate_limit(self, headers: Mapping[str, str]) -> None:
+        retry_after = parse_retry_after(headers.get("Retry-After"))
         if retry_after is not None and retry_after <= self._max_retry_after:
             self._resume_at = max(self._resume_at, time.monotonic() + retry_after)
             logger.info("rate limited: pausing every request for %.2fs", retry_after)

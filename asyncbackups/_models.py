@@ -13,6 +13,7 @@ __all__ = ["Backup", "BackupStatus", "BackupType", "RestoreResult", "ServerRef"]
 
 # Unknown values are built once per text, so equal unknowns are also the same object.
 _UNKNOWN_MEMBERS: dict[tuple[type, str], Any] = {}
+_UNKNOWN_LIMIT = 1024
 
 
 class _OpenStrEnum(enum.StrEnum):
@@ -32,7 +33,8 @@ class _OpenStrEnum(enum.StrEnum):
             member = str.__new__(cls, value)
             member._name_ = value.upper()
             member._value_ = value
-            _UNKNOWN_MEMBERS[(cls, value)] = member
+            if len(_UNKNOWN_MEMBERS) < _UNKNOWN_LIMIT:  # a babbling API cannot grow it forever
+                _UNKNOWN_MEMBERS[(cls, value)] = member
         return member
 
     @property

@@ -40,7 +40,12 @@ async def iter_pages(
         yield backups, headers
         if next_link is None:
             return
-        target = URL(url).join(URL(next_link))
+        try:
+            target = URL(url).join(URL(next_link))
+        except ValueError:
+            raise ResponseValidationError(
+                f"the API's next-page link is not a URL: {next_link!r}", path="$.next"
+            ) from None
         if not is_same_origin(target, transport.base_url):
             raise ResponseValidationError(
                 f"the API's next-page link points to another origin ({target.origin()}); "

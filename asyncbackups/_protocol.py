@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -318,7 +319,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     except ValueError:
         pass
     else:
-        return seconds if seconds >= 0 and seconds == seconds else None  # NaN check
+        return seconds if 0 <= seconds < math.inf else None  # also refuses NaN
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -591,7 +591,22 @@ async def test_create_exhausting_retries_on_dropped_connections_raises_connectio
             await client.backups.create(12345)
     assert not isinstance(caught.value, aiohttp.ClientError)
     assert len(sent(mock_api, "POST", BACKUPS_URL)) == 3
-    assert len(sent(mock_api, "GET", RECONCILE_URL)) == 2
+    # Before each resend, and once more after the last attempt before giving up.
+    assert len(sent(mock_api, "GET", RECONCILE_URL)) == 3
+
+
+async def test_create_whose_last_attempt_may_have_acted_adopts_what_it_made(
+    mock_api: MockAPI,
+) -> None:
+    mock_api.post(BACKUPS_URL, exception=aiohttp.ServerDisconnectedError(), repeat=True)
+    mock_api.get(RECONCILE_URL, payload=page([]), repeat=2)
+    made_now = {**CREATED_502, "created_at": datetime.now(UTC).isoformat()}
+    mock_api.get(RECONCILE_URL, payload=page([made_now]))
+    async with BackupsClient("tok", max_retries=2, retry_backoff=0) as client:
+        backup = await client.backups.create(12345, description=CREATED_502["description"])
+
+    assert backup.id == 502
+    assert len(sent(mock_api, "POST", BACKUPS_URL)) == 3
 
 
 @pytest.mark.parametrize(
@@ -800,3 +815,17 @@ async def test_create_adopts_a_backup_made_just_now_by_the_servers_real_clock(
         backup = await client.backups.create(12345, description="Pre-deployment backup")
     assert backup.id == 502
     assert sum(1 for seen in api.seen if seen.method == "POST") == 1
+
+
+async def test_create_with_a_malformed_201_never_posts_again_even_if_the_reconcile_finds_nothing(
+    client: BackupsClient, mock_api: MockAPI
+) -> None:
+    # The 201 says the backup exists: sending the create again could only duplicate it.
+    mock_api.post(BACKUPS_URL, status=201, body="<html>Created</html>")
+    mock_api.post(BACKUPS_URL, status=201, payload={**CREATED_502, "id": 666}, repeat=True)
+    mock_api.get(
+        RECONCILE_URL, payload=page([]), headers={"Date": DATE_JUST_AFTER_502}, repeat=True
+    )
+    with pytest.raises(ResponseValidationError):
+        await client.backups.create(12345, description="Pre-deployment backup")
+    assert len(sent(mock_api, "POST", BACKUPS_URL)) == 1

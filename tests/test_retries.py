@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -17,11 +18,13 @@ from conftest import (
     BACKUP_501,
     BACKUPS_URL,
     BASE_URL,
+    CREATED_502,
     TOKEN,
     LoopbackAPI,
     MockAPI,
     json_response,
     loopback_client,
+    page,
     sent,
 )
 
@@ -31,9 +34,11 @@ from asyncbackups import (
     APITimeoutError,
     AuthenticationError,
     BackupsClient,
+    BackupsError,
     BadRequestError,
     NotFoundError,
     RateLimitError,
+    ResponseValidationError,
     ServerError,
 )
 
@@ -299,3 +304,108 @@ async def test_the_client_wide_pause_is_logged(
         async with BackupsClient(TOKEN, base_url=BASE_URL, retry_backoff=0) as client:
             await client.backups.get(501)
     assert any("rate limited" in record.getMessage() for record in caplog.records)
+
+
+def exception_text(error: BaseException) -> str:
+    return "".join([str(error), repr(error), *traceback.format_exception(error)])
+
+
+async def test_429_pauses_requests_waiting_behind_the_concurrency_cap(loopback: Any) -> None:
+    limited_at: list[float] = []
+
+    async def limit_first(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        if not limited_at:
+            limited_at.append(time.monotonic())
+            await asyncio.sleep(0.02)  # the other request is queued behind the cap by now
+            return json_response({"detail": "slow down"}, status=429, **{"Retry-After": "0.2"})
+        return backup_for(request)
+
+    api = await loopback(limit_first)
+    async with loopback_client(api, max_concurrency=1) as client:
+        backups = await asyncio.gather(client.backups.get(501), client.backups.get(499))
+    assert sorted(backup.id for backup in backups) == [499, 501]
+    assert len(api.seen) == 3
+    for later in api.seen[1:]:
+        assert later.arrived >= limited_at[0] + 0.2, api.paths()
+
+
+# --- for tests/test_secrets.py ---
+async def test_token_echoed_by_the_api_in_an_error_body_is_not_in_the_exception_text(
+    client: BackupsClient, mock_api: MockAPI
+) -> None:
+    mock_api.get(BACKUPS_URL + "501/", status=401, payload={"detail": f"Invalid token '{TOKEN}'."})
+    with pytest.raises(AuthenticationError) as caught:
+        await client.backups.get(501)
+    assert TOKEN not in exception_text(caught.value)
+
+
+async def test_token_echoed_by_the_api_in_a_retried_error_is_not_logged(
+    client: BackupsClient, mock_api: MockAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    mock_api.get(
+        BACKUPS_URL + "501/", status=500, payload={"detail": f"Bad header: Bearer {TOKEN}"}
+    )
+    mock_api.get(BACKUPS_URL + "501/", payload=BACKUP_501)
+    with caplog.at_level(logging.DEBUG):
+        await client.backups.get(501)
+    assert all(TOKEN not in record.getMessage() for record in caplog.records)
+
+
+# --- for tests/test_backups.py (loopback) ---
+async def test_concurrent_ambiguous_creates_adopt_different_backups_when_the_list_spans_pages(
+    loopback: Any,
+) -> None:
+    # The server made both creates' backups but answered 500 to each; the list of its
+    # manual backups has a second page, which both reconciles read before either adopts.
+    now = datetime.now(UTC).isoformat()
+    made = [
+        {**CREATED_502, "id": 601, "description": "nightly", "created_at": now},
+        {**CREATED_502, "id": 602, "description": "nightly", "created_at": now},
+    ]
+    both_read_first_page = asyncio.Event()
+    first_pages = 0
+
+    async def handler(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        nonlocal first_pages
+        if request.method == "POST":
+            return json_response({"detail": "boom"}, status=500)
+        if "page" not in request.query:
+            first_pages += 1
+            if first_pages == 2:
+                both_read_first_page.set()
+            next_url = str(request.url.update_query(page=2))
+            return json_response(page(made, next_url=next_url))
+        await asyncio.wait_for(both_read_first_page.wait(), 2)
+        return json_response(page([]))
+
+    api = await loopback(handler)
+    async with loopback_client(api) as client:
+        first, second = await asyncio.gather(
+            client.backups.create(12345, description="nightly"),
+            client.backups.create(12345, description="nightly"),
+        )
+    assert {first.id, second.id} == {601, 602}
+    assert sum(1 for seen in api.seen if seen.method == "POST") == 2
+
+
+# --- for tests/test_backups.py / test_secrets.py (mock_api) ---
+@pytest.mark.parametrize(
+    "next_url",
+    ["http://[::1", "https://admin.vps.org:99999/api/v1/backups/?page=2", "https://[zz]/"],
+)
+async def test_unparsable_next_link_raises_response_validation_error(
+    client: BackupsClient, mock_api: MockAPI, next_url: str
+) -> None:
+    mock_api.get(BACKUPS_URL, payload=page([BACKUP_501], next_url=next_url))
+    with pytest.raises(ResponseValidationError) as caught:
+        await client.backups.list()
+    assert caught.value.path == "$.next"
+
+
+@pytest.mark.parametrize("location", ["http://[::1", "https://admin.vps.org:99999/x"])
+async def test_redirect_to_an_unparsable_location_raises_the_sdks_error(
+    client: BackupsClient, mock_api: MockAPI, location: str
+) -> None:
+    mock_api.get(BACKUPS_URL + "501/", status=302, headers={"Location": location}, repeat=True)
+    with pytest.raises(BackupsError):
+        await client.backups.get(501)

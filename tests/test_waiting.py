@@ -194,9 +194,7 @@ async def test_unknown_status_keeps_waiting_warns_once_and_is_never_success(
     heard: list[Backup] = []
     caplog.set_level(logging.WARNING, logger="asyncbackups")
 
-    done = await client.backups.wait_until_completed(
-        501, on_update=heard.append, timeout=5, **FAST
-    )
+    done = await client.backups.wait_until_completed(501, on_update=heard.append, timeout=5, **FAST)
 
     assert done.status is BackupStatus.COMPLETED
     assert heard[0].status == "restoring"
