@@ -1,0 +1,212 @@
+"""Decoding a 1000-backup list page: the SDK's path from bytes to ``list[Backup]``.
+
+What it measures: microseconds per page for ``asyncbackups._protocol.decode_page`` on a
+``Response`` holding a DRF page of 1000 backups (built from the documentation's three,
+with varied ids, servers, statuses, types, descriptions and timestamps), against
+``json.loads`` of the same bytes alone - the least any decoder must do. Also, as a
+breakdown, the SDK's parse alone (orjson or json) and its structuring alone.
+
+The SDK picks up orjson (the ``fast`` extra) at import, so each JSON backend runs in its
+own subprocess: one as installed, one with orjson made unimportable. Within a process
+the contenders alternate; each figure is the median of several timed repetitions.
+
+Target: SDK <= 2x json.loads, with and without orjson.
+
+Run: ``python benchmarks/bench_decode.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from _seed import SEED_BACKUPS
+
+PAGE_LENGTH = 1000
+TARGET_RATIO = 2.0
+_STATUSES = ("completed", "completed", "completed", "in_progress", "failed")
+
+
+def build_page(length: int = PAGE_LENGTH) -> bytes:
+    """A DRF list page of ``length`` backups, newest first, as the API would send it."""
+    start = datetime(2025, 1, 16, 3, 0, tzinfo=UTC)
+    results = []
+    for index in range(length):
+        seed = SEED_BACKUPS[index % len(SEED_BACKUPS)]
+        created = start - timedelta(minutes=37 * index, seconds=index % 60)
+        status = _STATUSES[index % len(_STATUSES)]
+        automatic = seed["backup_type"] == "automatic"
+        server_id = 12345 + index % 97
+        results.append(
+            {
+                **seed,
+                "id": 100_000 - index,
+                "server": {"id": server_id, "name": f"web-server-{server_id % 100:02d}"},
+                "status": status,
+                "size_mb": seed["size_mb"] + index if status == "completed" else None,
+                "created_at": created.isoformat().replace("+00:00", "Z"),
+                "expires_at": (
+                    (created + timedelta(days=31)).isoformat().replace("+00:00", "Z")
+                    if automatic
+                    else None
+                ),
+                "description": f"{seed['description']} #{index}",
+            }
+        )
+    page = {"count": length, "next": None, "previous": None, "results": results}
+    return json.dumps(page, separators=(",", ":")).encode()
+
+
+def _time(function: Callable[[], Any], number: int) -> float:
+    start = time.perf_counter()
+    for _ in range(number):
+        function()
+    return (time.perf_counter() - start) / number
+
+
+def _calibrate(function: Callable[[], Any], seconds: float) -> int:
+    once = _time(function, 3)
+    return max(3, int(seconds / max(once, 1e-9)))
+
+
+def child(backend: str, repetitions: int, seconds: float) -> dict[str, Any]:
+    """Measure in this process, with orjson blocked when ``backend`` is ``"json"``."""
+    if backend == "json":
+        sys.modules["orjson"] = None  # type: ignore[assignment]  # makes the import fail
+    from asyncbackups import _protocol
+    from asyncbackups._convert import decode_backups
+
+    used = getattr(_protocol._loads, "__module__", "") or ""
+    if backend == "json" and _protocol._loads is not json.loads:
+        raise RuntimeError("orjson was blocked, yet the SDK does not parse with json.loads")
+    if backend == "orjson" and "orjson" not in used:
+        raise RuntimeError(f"the SDK parses with {_protocol._loads!r}, not orjson")
+    body = build_page()
+    headers = {"Content-Type": "application/json"}
+    url = "https://admin.vps.org/api/v1/backups/"
+    parsed_results = json.loads(body)["results"]
+
+    def sdk() -> Any:
+        response = _protocol.Response(method="GET", url=url, status=200, headers=headers, body=body)
+        return _protocol.decode_page(response)
+
+    backups, next_link = sdk()
+    if len(backups) != PAGE_LENGTH or next_link is not None or backups[0].id != 100_000:
+        raise RuntimeError("the SDK decoded the page wrongly")
+    contenders: dict[str, Callable[[], Any]] = {
+        "sdk": sdk,
+        "json_loads": lambda: json.loads(body),
+        "sdk_parse": lambda: _protocol._loads(body),
+        "sdk_structure": lambda: decode_backups(parsed_results),
+    }
+    numbers = {name: _calibrate(function, seconds) for name, function in contenders.items()}
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for repetition in range(repetitions):
+        shift = repetition % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(_time(contenders[name], numbers[name]) * 1e6)
+    return {
+        "backend": backend,
+        "sdk_parser": f"{used}.{getattr(_protocol._loads, '__name__', '?')}",
+        "page_bytes": len(body),
+        "samples_us": samples,
+        "calls_per_repetition": numbers,
+    }
+
+
+def _run_child(backend: str, repetitions: int, seconds: float) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        backend,
+        "--repetitions",
+        str(repetitions),
+        "--seconds",
+        str(seconds),
+    ]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    """Run each JSON backend in its own process; print the table; write results/decode.json."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
+    parser.add_argument("--child", choices=("orjson", "json"), help=argparse.SUPPRESS)
+    parser.add_argument("--repetitions", type=int, default=7, help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, default=0.25, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.repetitions, args.seconds)))
+        return
+
+    from _common import CLIENT_CPU, median, pin_to_cpu, table, verdict, write_results
+
+    pin_to_cpu(CLIENT_CPU)
+    repetitions, seconds = (2, 0.02) if args.quick else (9, 0.25)
+    try:
+        import orjson  # noqa: F401
+
+        backends = ["orjson", "json"]
+    except ImportError:
+        backends = ["json"]
+    runs = []
+    for backend in backends:
+        run = _run_child(backend, repetitions, seconds)
+        us = {name: median(values) for name, values in run["samples_us"].items()}
+        ratio = us["sdk"] / us["json_loads"]
+        runs.append(
+            {
+                **run,
+                "us_per_page": us,
+                "us_per_backup_sdk": us["sdk"] / PAGE_LENGTH,
+                "sdk_over_json_loads": ratio,
+                "target": f"<= {TARGET_RATIO}",
+                "verdict": verdict(ratio, TARGET_RATIO, at_least=False),
+            }
+        )
+    headers = [
+        "SDK parser",
+        "SDK us",
+        "json.loads us",
+        "SDK/json.loads",
+        "target",
+        "verdict",
+        "parse us",
+        "structure us",
+    ]
+    rows = [
+        [
+            run["sdk_parser"],
+            run["us_per_page"]["sdk"],
+            run["us_per_page"]["json_loads"],
+            run["sdk_over_json_loads"],
+            run["target"],
+            run["verdict"],
+            run["us_per_page"]["sdk_parse"],
+            run["us_per_page"]["sdk_structure"],
+        ]
+        for run in runs
+    ]
+    page_kib = runs[0]["page_bytes"] / 1024
+    title = f"Decoding a {PAGE_LENGTH}-backup page ({page_kib:.0f} KiB), us per page, median"
+    print(table(headers, rows, title=title))
+    write_results(
+        "decode",
+        {"page_length": PAGE_LENGTH, "repetitions": repetitions, "runs": runs},
+        quick=args.quick,
+    )
+
+
+if __name__ == "__main__":
+    main()
