@@ -1,0 +1,95 @@
+"""Run every benchmark, then draw ``results/throughput.png`` for the README.
+
+What it does: runs each ``bench_*.py`` in its own process, one after another (so they do
+not compete for the two cores), passing ``--quick`` through, and stops at the first that
+fails. Then it renders the throughput comparison (requests/second by concurrency, SDK vs
+raw aiohttp, httpx and requests, against the static responder and the fake API) with
+matplotlib's Agg backend. Targets are those of each script; see their docstrings.
+
+Run: ``python benchmarks/run_all.py [--quick]`` (quick: a smoke run of about a minute,
+results under results/quick/, which version control ignores).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import QUICK_RESULTS, RESULTS, parse_args
+
+HERE = Path(__file__).resolve().parent
+BENCHMARKS = ("bench_decode.py", "bench_throughput.py", "bench_fleet.py", "bench_memory.py")
+COLORS = {"sdk": "#1f77b4", "aiohttp": "#7f7f7f", "httpx": "#ff7f0e", "requests": "#2ca02c"}
+LABELS = {
+    "sdk": "asyncbackups SDK",
+    "aiohttp": "raw aiohttp",
+    "httpx": "httpx",
+    "requests": "requests",
+}
+
+
+def render_throughput(results: Path, output: Path) -> None:
+    """Grouped bars of requests/second per concurrency, one panel per server."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data: dict[str, Any] = json.loads(results.read_text())
+    panels = [("static", "Static keep-alive responder"), ("fake_api", "Fake API process")]
+    figure, axes = plt.subplots(1, len(panels), figsize=(12, 4.6), sharey=False)
+    for axis, (key, title) in zip(axes, panels, strict=True):
+        rows = data[key]["rows"]
+        concurrencies = [row["concurrency"] for row in rows]
+        width = 0.2
+        for index, name in enumerate(LABELS):
+            positions = [i + (index - 1.5) * width for i in range(len(rows))]
+            values = [row["rps"][name] for row in rows]
+            bars = axis.bar(positions, values, width, label=LABELS[name], color=COLORS[name])
+            if name == "sdk":
+                ratios = [f"{row['sdk_over_aiohttp']:.2f}x" for row in rows]
+                axis.bar_label(bars, labels=ratios, fontsize=7, padding=2)
+        axis.set_xticks(range(len(rows)), [str(c) for c in concurrencies])
+        axis.set_xlabel("concurrent requests")
+        axis.set_ylabel("requests / second (median)")
+        axis.set_title(f"{title} (reps: {data[key]['repetitions']})", fontsize=10)
+        axis.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8, loc="upper left")
+    machine = data["machine"]
+    figure.suptitle(
+        "client.backups.list(server_id=12345): throughput (labels: SDK / raw aiohttp)\n"
+        f"{machine['cpu_model']}, {machine['cores']} cores, Python {machine['python']}, "
+        f"aiohttp {machine['aiohttp']}, {machine['date'][:10]}",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    figure.savefig(output, dpi=110)
+    plt.close(figure)
+    print(f"wrote {output.relative_to(HERE.parent)}")
+
+
+def main() -> None:
+    """Run each benchmark in turn, then render the chart."""
+    args = parse_args(__doc__)
+    extra = ["--quick"] if args.quick else []
+    timings = []
+    for script in BENCHMARKS:
+        print(f"\n=== {script} {' '.join(extra)}".rstrip(), flush=True)
+        start = time.perf_counter()
+        code = subprocess.run([sys.executable, str(HERE / script), *extra]).returncode
+        timings.append((script, time.perf_counter() - start))
+        if code != 0:
+            sys.exit(f"{script} failed with exit status {code}")
+    folder = QUICK_RESULTS if args.quick else RESULTS
+    render_throughput(folder / "throughput.json", folder / "throughput.png")
+    print()
+    for script, seconds in timings:
+        print(f"{script:24} {seconds:6.1f} s")
+
+
+if __name__ == "__main__":
+    main()
