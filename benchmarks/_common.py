@@ -105,6 +105,8 @@ def machine_info() -> dict[str, Any]:
         "asyncbackups": asyncbackups.__version__,
         "orjson": orjson_version,
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        # Other work on the machine skews results; this says how busy it was (1, 5, 15 min).
+        "load_average": [round(load, 2) for load in os.getloadavg()],
     }
 
 
