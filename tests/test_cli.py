@@ -275,8 +275,7 @@ def test_restore_asks_and_a_yes_sends_it(
 
     assert run.code == 0
     assert (
-        "Restore server 12345 from backup 499? This overwrites the server's disk. [y/N]"
-        in run.err
+        "Restore server 12345 from backup 499? This overwrites the server's disk. [y/N]" in run.err
     )
     assert [(r.server_id, r.backup_id) for r in api.restores] == [(12345, 499)]
 
@@ -394,17 +393,14 @@ def test_wait_on_a_missing_backup_exits_1(api: FakeBackupsAPI, cli: Any) -> None
 # -- fleet --------------------------------------------------------------------------------
 
 
-def test_fleet_prints_a_line_per_server_when_not_a_terminal(
-    api: FakeBackupsAPI, cli: Any
-) -> None:
+def test_fleet_prints_a_line_per_server_when_not_a_terminal(api: FakeBackupsAPI, cli: Any) -> None:
     run = cli("fleet", "1", "2", "4")
 
     assert run.code == 0
     lines = run.out.splitlines()
     created = {server_id: manual_backups(api, server_id) for server_id in (1, 2, 4)}
     assert sorted(lines[:3]) == sorted(
-        f"server {server_id} ok backup {backup_id}"
-        for server_id, [backup_id] in created.items()
+        f"server {server_id} ok backup {backup_id}" for server_id, [backup_id] in created.items()
     )
     assert lines[3].startswith("3 of 3 servers ok, 0 failed in ")
     assert run.err == ""

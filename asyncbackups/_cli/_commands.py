@@ -57,7 +57,7 @@ def make_client(args: argparse.Namespace) -> BackupsClient:
     return BackupsClient(args.token, **options)
 
 
-def run_with_client(client: BackupsClient, work: Callable[[BackupsClient], Awaitable[int]]) -> int:
+def _run_with_client(client: BackupsClient, work: Callable[[BackupsClient], Awaitable[int]]) -> int:
     """Run ``work(client)`` on a new event loop, closing the client however it ends."""
 
     async def session() -> int:
@@ -96,7 +96,7 @@ def list_command(args: argparse.Namespace, out: Output) -> int:
             out.backups(backups)
         return ExitCode.OK
 
-    return run_with_client(client, work)
+    return _run_with_client(client, work)
 
 
 def create_command(args: argparse.Namespace, out: Output) -> int:
@@ -124,7 +124,7 @@ def create_command(args: argparse.Namespace, out: Output) -> int:
             out.json(backup_json(backup))
         return ExitCode.OK
 
-    return run_with_client(client, work)
+    return _run_with_client(client, work)
 
 
 def delete_command(args: argparse.Namespace, out: Output) -> int:
@@ -139,7 +139,7 @@ def delete_command(args: argparse.Namespace, out: Output) -> int:
             out.line(f"deleted backup {args.backup_id}")
         return ExitCode.OK
 
-    return run_with_client(client, work)
+    return _run_with_client(client, work)
 
 
 def wait_command(args: argparse.Namespace, out: Output) -> int:
@@ -159,7 +159,7 @@ def wait_command(args: argparse.Namespace, out: Output) -> int:
             out.line(describe_backup(backup))
         return ExitCode.OK
 
-    return run_with_client(client, work)
+    return _run_with_client(client, work)
 
 
 # -- restore ------------------------------------------------------------------------------
@@ -221,7 +221,7 @@ def restore_command(args: argparse.Namespace, out: Output) -> int:
             )
         return ExitCode.OK
 
-    return run_with_client(client, work)
+    return _run_with_client(client, work)
 
 
 # -- fleet --------------------------------------------------------------------------------
@@ -305,4 +305,4 @@ def fleet_command(args: argparse.Namespace, out: Output) -> int:
             )
         return ExitCode.OK
 
-    return run_with_client(client, work)
+    return _run_with_client(client, work)
