@@ -88,7 +88,7 @@ def _to_delete(fleet: FleetResult, listed: Sequence[Backup]) -> tuple[Backup, st
     for outcome in fleet.failed:
         if outcome.backup is not None:
             return outcome.backup, f"the failed backup of server {outcome.server_id}"
-    for backup in reversed(listed):  # the list is newest first
+    for backup in reversed(listed):  # the fake lists newest first
         if backup.backup_type is BackupType.AUTOMATIC:
             return backup, f"the old automatic backup of server {backup.server_id}"
     return None

@@ -219,7 +219,7 @@ def build_parser() -> Parser:
 
     listing = command(
         "list",
-        "List backups, newest first: a table, or --json.",
+        "List backups in the order the API gives: a table, or --json.",
         _epilog(
             "asyncbackups list",
             "asyncbackups list --server-id 12345 --type manual",
