@@ -6,12 +6,14 @@ fails. Then it renders the throughput comparison (requests/second by concurrency
 raw aiohttp, httpx and requests, against the static responder and the fake API) with
 matplotlib's Agg backend. Targets are those of each script; see their docstrings.
 
-Run: ``python benchmarks/run_all.py [--quick]`` (quick: a smoke run of about a minute,
-results under results/quick/, which version control ignores).
+Run: ``python benchmarks/run_all.py [--quick]`` (quick: a smoke run of about half a
+minute, results under results/quick/, which version control ignores). ``--chart-only``
+redraws the chart from the results already there.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -19,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import QUICK_RESULTS, RESULTS, parse_args
+from _common import QUICK_RESULTS, RESULTS
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("bench_decode.py", "bench_throughput.py", "bench_fleet.py", "bench_memory.py")
@@ -74,10 +76,15 @@ def render_throughput(results: Path, output: Path) -> None:
 
 def main() -> None:
     """Run each benchmark in turn, then render the chart."""
-    args = parse_args(__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run of each benchmark")
+    parser.add_argument(
+        "--chart-only", action="store_true", help="only redraw the chart from existing results"
+    )
+    args = parser.parse_args()
     extra = ["--quick"] if args.quick else []
     timings = []
-    for script in BENCHMARKS:
+    for script in () if args.chart_only else BENCHMARKS:
         print(f"\n=== {script} {' '.join(extra)}".rstrip(), flush=True)
         start = time.perf_counter()
         code = subprocess.run([sys.executable, str(HERE / script), *extra]).returncode
