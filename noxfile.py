@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import glob
+import os
 import shutil
+import subprocess
 
 import nox
 
 nox.options.sessions = ["tests", "typecheck", "lint"]
 nox.options.reuse_existing_virtualenvs = True
 
-PYTHONS = [v for v in ("3.11", "3.12", "3.13") if shutil.which(f"python{v}")]
+
+def _find_python(version: str) -> bool:
+    """Whether ``python<version>`` runs; pyenv installs not activated are put on PATH."""
+    found = shutil.which(f"python{version}")
+    if found and subprocess.run([found, "-c", ""], capture_output=True).returncode == 0:
+        return True
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    installed = sorted(glob.glob(f"{root}/versions/{version}.*/bin/python{version}"))
+    if not installed:
+        return False
+    os.environ["PATH"] = os.path.dirname(installed[-1]) + os.pathsep + os.environ["PATH"]
+    return True
+
+
+PYTHONS = [version for version in ("3.11", "3.12", "3.13") if _find_python(version)]
 
 
 @nox.session(python=PYTHONS)
@@ -25,7 +42,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHONS[:1])
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package."""
-    session.install("-e", ".[test,cli]", "mypy>=1.10")
+    session.install("-e", ".[test,cli,fast]", "mypy>=1.10")
     session.run("mypy")
 
 
