@@ -35,7 +35,7 @@ from ._errors import (
     BackupsError,
     ResponseValidationError,
 )
-from ._policy import Safety, is_ambiguous, is_retryable
+from ._policy import Safety, is_ambiguous, is_retryable, may_still_be_running
 from ._protocol import Response, is_same_origin, parse_retry_after
 from ._version import __version__
 
@@ -82,6 +82,7 @@ class _Call(Generic[T]):
         "decode",
         "give_up",
         "headers",
+        "may_be_running",
         "method",
         "params",
         "reconcile",
@@ -110,6 +111,7 @@ class _Call(Generic[T]):
         self.decode = decode
         self.reconcile = reconcile
         self.ambiguous = False  # an earlier attempt may have reached the server
+        self.may_be_running = False  # ...and may still be at work there
         self.give_up = False  # retrying could only do harm now
         # A success whose body could not be read: the work is done, never resend it.
         self.unreadable: ResponseValidationError | None = None
@@ -145,6 +147,7 @@ class HTTPTransport:
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
         self._token_bytes = token.encode()
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._settle_time = 2 * timeout
         self._max_retries = max_retries
         self._max_concurrency = max_concurrency
         self._semaphore = asyncio.Semaphore(max_concurrency)
@@ -242,7 +245,7 @@ class HTTPTransport:
             # reporting failure, so a backup the server did make is not lost.
             if call.ambiguous and call.reconcile is not None and not call.give_up:
                 with contextlib.suppress(BackupsError):
-                    found = await call.reconcile()
+                    found = await self._reconcile(call)
                     if found is not None:
                         return found
             raise
@@ -297,7 +300,7 @@ class HTTPTransport:
 
     async def _attempt(self, call: _Call[T]) -> T:
         if call.ambiguous and call.reconcile is not None:
-            found = await call.reconcile()
+            found = await self._reconcile(call)
             if found is not None:
                 return found
             if call.unreadable is not None:
@@ -317,7 +320,30 @@ class HTTPTransport:
         except BackupsError as error:
             if is_ambiguous(error):
                 call.ambiguous = True
+                call.may_be_running = may_still_be_running(error)
             raise
+
+    async def _reconcile(self, call: _Call[T]) -> T | None:
+        """What an ambiguous attempt did, read from the server; ``None`` if nothing.
+
+        A timed-out request (or one a gateway gave up on with 504) may still be at work
+        on the server: reading once would miss the backup it is about to make, and the
+        resend would make a second one. So when the first read finds nothing, such an
+        attempt gets twice as long as it was given to land before a second read.
+        """
+        assert call.reconcile is not None
+        found = await call.reconcile()
+        if found is None and call.may_be_running:
+            call.may_be_running = False
+            logger.info(
+                "%s %s may still be running on the server; checking again in %.2fs",
+                call.method,
+                URL(call.url).path,
+                self._settle_time,
+            )
+            await asyncio.sleep(self._settle_time)
+            found = await call.reconcile()
+        return found
 
     async def _exchange(self, call: _Call[Any]) -> Response:
         session = self._get_session()

@@ -15,8 +15,10 @@ malformed success body    retry    raise     reconcile (never resend)  raise
 
 ``*``: the attempt is *ambiguous* (the server may have acted on it). A delete that then
 sees 404 has succeeded; a create reads the server's backups and adopts the one that
-attempt made before it sends again. A ``Retry-After`` longer than the client accepts
-is never waited out: the error is raised with its ``retry_after``.
+attempt made before it sends again; after a timeout or a 504, finding nothing, it gives
+that request (which may still be at work) twice its timeout to land and reads again. A
+``Retry-After`` longer than the client accepts is never waited out: the error is raised
+with it.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ import enum
 
 from ._errors import (
     APIConnectionError,
+    APITimeoutError,
     BackupsError,
     RateLimitError,
     ResponseValidationError,
     ServerError,
 )
 
-__all__ = ["RETRYABLE_STATUSES", "Safety", "is_ambiguous", "is_retryable"]
+__all__ = ["RETRYABLE_STATUSES", "Safety", "is_ambiguous", "is_retryable", "may_still_be_running"]
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A 503 or 429 is an answer from a server that declined the work, so it did nothing.
@@ -54,6 +57,17 @@ def is_ambiguous(error: BaseException) -> bool:
     if isinstance(error, ServerError):
         return error.status_code not in _DECLINED_STATUSES
     return False
+
+
+def may_still_be_running(error: BaseException) -> bool:
+    """Whether an ambiguous attempt may still be at work on the server (not just done).
+
+    A timeout, or a gateway's 504, says only that nobody waited for the answer; the
+    request itself may finish later, so a reconcile must give it time to land.
+    """
+    if isinstance(error, APITimeoutError):
+        return error.request_may_have_reached_server
+    return isinstance(error, ServerError) and error.status_code == 504
 
 
 def is_retryable(error: BaseException, safety: Safety, *, max_retry_after: float) -> bool:

@@ -105,9 +105,13 @@ def mock_api() -> Iterator[MockAPI]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[BackupsClient]:
-    """A client for the default base URL that retries without sleeping."""
+    """A client for the default base URL that retries without sleeping.
+
+    Its 0.1 s timeout only ever runs out on purpose (mocked answers are instant); it
+    also bounds how long a create waits for a timed-out attempt to land.
+    """
     async with BackupsClient(
-        TOKEN, base_url=BASE_URL, retry_backoff=0, max_retry_backoff=0
+        TOKEN, base_url=BASE_URL, timeout=0.1, retry_backoff=0, max_retry_backoff=0
     ) as backups_client:
         yield backups_client
 
