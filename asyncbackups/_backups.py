@@ -12,7 +12,7 @@ from typing import Any
 from ._fleet import BackupOutcome, FleetResult, run_fleet
 from ._http import HTTPTransport
 from ._models import Backup, BackupType
-from ._pages import iter_pages
+from ._pages import iter_pages, read_all_pages
 from ._policy import Safety
 from ._protocol import (
     BACKUPS_PATH,
@@ -62,10 +62,7 @@ class BackupsAPI:
         """
         params = list_params(server_id, backup_type)
         self._transport.check_open()
-        backups: builtins.list[Backup] = []
-        async for page, _ in iter_pages(self._transport, params):
-            backups.extend(page)
-        return backups
+        return await read_all_pages(self._transport, params)
 
     async def iter(
         self, *, server_id: int | None = None, backup_type: BackupType | str | None = None
