@@ -12,7 +12,6 @@ from typing import Any
 from ._fleet import BackupOutcome, FleetResult, run_fleet
 from ._http import HTTPTransport
 from ._models import Backup, BackupType
-from ._pages import iter_pages, read_all_pages
 from ._policy import Safety
 from ._protocol import (
     BACKUPS_PATH,
@@ -26,6 +25,7 @@ from ._protocol import (
     list_params,
     server_date,
 )
+from ._reading import iter_pages, read_all_pages, read_backup
 from ._waiting import Poller
 
 __all__ = ["BackupsAPI"]
@@ -77,12 +77,7 @@ class BackupsAPI:
     async def get(self, backup_id: int) -> Backup:
         """One backup by ID. Raises :class:`NotFoundError` when there is none."""
         check_id(backup_id, "backup_id")
-        return await self._transport.send(
-            "GET",
-            self._transport.url(backup_path(backup_id)),
-            safety=Safety.READ,
-            decode=decode_backup_response,
-        )
+        return await read_backup(self._transport, backup_id)
 
     # -- writing ------------------------------------------------------------------------
 

@@ -65,41 +65,59 @@ def _backup_hook() -> Callable[[Any, type], Backup]:
     It accepts exactly what the generated hooks accept (the detailed converter still
     explains any refusal), in about half the time the generated hooks take.
     """
+    known_status = BackupStatus._value2member_map_
+    known_type = BackupType._value2member_map_
     status_of = _enum_hook(BackupStatus)
     type_of = _enum_hook(BackupType)
     parse_datetime = datetime.fromisoformat
+    text = str
 
-    def optional_str(value: Any) -> str | None:
-        if value is None or type(value) is str:
-            return value
-        raise TypeError("expected a string or null")
-
-    def when(value: Any) -> datetime:
-        if type(value) is not str:
+    def aware(value: Any) -> datetime:
+        if type(value) is not text:
             raise TypeError("expected an ISO 8601 timestamp")
         parsed = parse_datetime(value)
         return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
+    # Written out inline, since a function call per field is a fifth of the cost here;
+    # anything unusual (an unknown enum value, a naive timestamp, a float size) takes
+    # the slower general path, and anything wrong raises for the detailed explanation.
     def structure(data: Any, _: type) -> Backup:
         server = data["server"]
         server_id = server["id"]
         backup_id = data["id"]
         size = data["size_mb"]
+        name = server.get("name")
+        description = data.get("description")
+        message = data.get("message")
         if type(backup_id) is not int or type(server_id) is not int:
             raise TypeError("expected an integer id")
         if size is not None and type(size) is not int:
             size = _structure_int(size, int)
+        if (
+            (name is not None and type(name) is not text)
+            or (description is not None and type(description) is not text)
+            or (message is not None and type(message) is not text)
+        ):
+            raise TypeError("expected a string or null")
+        raw_status = data["status"]
+        raw_type = data["backup_type"]
+        status = known_status.get(raw_status) if type(raw_status) is text else None
+        kind = known_type.get(raw_type) if type(raw_type) is text else None
+        created = data["created_at"]
+        created_at = parse_datetime(created) if type(created) is text else aware(created)
+        if created_at.tzinfo is None:
+            created_at = created_at.replace(tzinfo=UTC)
         expires = data.get("expires_at")
         return Backup(
             backup_id,
-            ServerRef(server_id, optional_str(server.get("name"))),
-            type_of(data["backup_type"], BackupType),
-            status_of(data["status"], BackupStatus),
+            ServerRef(server_id, name),
+            kind if kind is not None else type_of(raw_type, BackupType),  # type: ignore[arg-type]
+            status if status is not None else status_of(raw_status, BackupStatus),  # type: ignore[arg-type]
             size,
-            when(data["created_at"]),
-            None if expires is None else when(expires),
-            optional_str(data.get("description")),
-            optional_str(data.get("message")),
+            created_at,
+            None if expires is None else aware(expires),
+            description,
+            message,
         )
 
     return structure

@@ -50,7 +50,6 @@ USER_AGENT = (
     f"asyncbackups/{__version__} aiohttp/{aiohttp.__version__} "
     f"python/{sys.version_info.major}.{sys.version_info.minor}"
 )
-_MAX_REDIRECTS = 3
 
 # aiohttp silently repeats a GET or DELETE once when a kept-alive connection drops. The
 # repeat is invisible to callers, yet the first try may have reached the server; this
@@ -399,22 +398,26 @@ class HTTPTransport:
 
     async def _exchange(self, call: _Call[Any]) -> Response:
         session = self._get_session()
-        url = call.url
-        for _ in range(_MAX_REDIRECTS + 1):
-            response = await self._send_once(session, call, url)
-            if not (300 <= response.status < 400 and call.method == "GET"):
-                break
-            location = response.headers.get("Location")
-            if not location:
-                break
-            try:
-                target = URL(url).join(URL(location))
-            except ValueError:
-                break  # an unparsable Location: reported as the redirect it is
-            if not is_same_origin(target, self.base_url):
-                break  # decoded as an error: the token never follows it there
-            url = str(target)
+        response = await self._send_once(session, call, call.url)
+        redirects = 0
+        # Only reads follow redirects, only within the origin, and only a few.
+        while 300 <= response.status < 400 and call.method == "GET" and redirects < 3:
+            target = self._redirect_target(response)
+            if target is None:
+                break  # reported as the redirect it is: the token never follows it
+            redirects += 1
+            response = await self._send_once(session, call, target)
         return response
+
+    def _redirect_target(self, response: Response) -> str | None:
+        location = response.headers.get("Location")
+        if not location:
+            return None
+        try:
+            target = URL(response.url).join(URL(location))
+        except ValueError:
+            return None
+        return str(target) if is_same_origin(target, self.base_url) else None
 
     async def _send_once(
         self, session: aiohttp.ClientSession, call: _Call[Any], url: str
@@ -423,14 +426,16 @@ class HTTPTransport:
         if not slots.take():
             await slots.wait_and_take()
         counter: list[int] | None = None
-        extra: dict[str, Any] = {}
+        options = self._request_options
         if call.method == "DELETE":
             counter = [0]
             reset = _ATTEMPTS.set(counter)
             # Chained after the session's own middlewares (read from aiohttp's private
             # attribute: a per-request list would otherwise replace them).
-            extra["middlewares"] = (*getattr(session, "_middlewares", ()), _count_attempts)
-        started = time.monotonic()
+            middlewares = (*getattr(session, "_middlewares", ()), _count_attempts)
+            options = {**options, "middlewares": middlewares}
+        debug = logger.isEnabledFor(logging.DEBUG)
+        started = time.monotonic() if debug else 0.0
         try:
             # Checked with the slot in hand: a request queued behind the cap must
             # still honour a 429 that arrived while it waited.
@@ -443,8 +448,7 @@ class HTTPTransport:
                 data=call.data,
                 headers=call.headers,
                 allow_redirects=False,
-                **self._request_options,
-                **extra,
+                **options,
             ) as answer:
                 body = await answer.read()
                 status = answer.status
@@ -467,7 +471,7 @@ class HTTPTransport:
             # An API that echoes the token in an error would put it in our exception
             # text and retry logs; it never gets that far.
             body = body.replace(self._token_bytes, b"***")
-        if logger.isEnabledFor(logging.DEBUG):
+        if debug:
             logger.debug(
                 "%s %s -> %d in %.1f ms",
                 call.method,

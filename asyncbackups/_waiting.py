@@ -26,9 +26,8 @@ from typing import Any
 from ._errors import BackupFailedError, BackupsError, NotFoundError, WaitTimeoutError
 from ._http import HTTPTransport
 from ._models import Backup, BackupStatus, BackupType
-from ._pages import iter_pages
 from ._policy import Safety, is_retryable
-from ._protocol import backup_path, decode_backup_response
+from ._reading import iter_pages, read_backup
 
 __all__ = ["Poller", "call_back"]
 
@@ -387,12 +386,7 @@ class Poller:
     ) -> None:
         async def read_one(backup_id: int) -> None:
             try:
-                seen[backup_id] = await self._transport.send(
-                    "GET",
-                    self._transport.url(backup_path(backup_id)),
-                    safety=Safety.READ,
-                    decode=decode_backup_response,
-                )
+                seen[backup_id] = await read_backup(self._transport, backup_id)
             except BackupsError as error:
                 failures[backup_id] = error
 

@@ -1,4 +1,7 @@
-"""Walking the list route page by page, following DRF ``next`` links within the origin."""
+"""Reading backups: one by its detail route, or the list route page by page.
+
+Pages follow DRF ``next`` links, but only within the API's origin.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +13,28 @@ from ._errors import ResponseValidationError
 from ._http import HTTPTransport
 from ._models import Backup
 from ._policy import Safety
-from ._protocol import BACKUPS_PATH, Response, decode_page, is_same_origin
+from ._protocol import (
+    BACKUPS_PATH,
+    Response,
+    backup_path,
+    decode_backup_response,
+    decode_page,
+    is_same_origin,
+)
 
-__all__ = ["iter_pages", "read_all_pages"]
+__all__ = ["iter_pages", "read_all_pages", "read_backup"]
 
 _Page = tuple[list[Backup], str | None, Mapping[str, str]]
+
+
+async def read_backup(transport: HTTPTransport, backup_id: int) -> Backup:
+    """One backup from its detail route; :class:`NotFoundError` when there is none."""
+    return await transport.send(
+        "GET",
+        transport.url(backup_path(backup_id)),
+        safety=Safety.READ,
+        decode=decode_backup_response,
+    )
 
 
 def _decode_page_with_headers(response: Response) -> _Page:
