@@ -358,7 +358,10 @@ class HTTPTransport:
                 call.give_up = True
                 raise call.unreadable
         try:
-            response = await self._exchange(call)
+            session = self._get_session()
+            response = await self._send_once(session, call, call.url)
+            if 300 <= response.status < 400 and call.method == "GET":
+                response = await self._follow_redirects(session, call, response)
             return call.decode(response)
         except ResponseValidationError as error:
             if call.safety is Safety.CREATE:
@@ -396,12 +399,12 @@ class HTTPTransport:
             found = await call.reconcile()
         return found
 
-    async def _exchange(self, call: _Call[Any]) -> Response:
-        session = self._get_session()
-        response = await self._send_once(session, call, call.url)
+    async def _follow_redirects(
+        self, session: aiohttp.ClientSession, call: _Call[Any], response: Response
+    ) -> Response:
+        """Only reads follow redirects, only within the origin, and only a few."""
         redirects = 0
-        # Only reads follow redirects, only within the origin, and only a few.
-        while 300 <= response.status < 400 and call.method == "GET" and redirects < 3:
+        while 300 <= response.status < 400 and redirects < 3:
             target = self._redirect_target(response)
             if target is None:
                 break  # reported as the redirect it is: the token never follows it

@@ -5,7 +5,8 @@ Pages follow DRF ``next`` links, but only within the API's origin.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Coroutine, Mapping
+from typing import Any
 
 from yarl import URL
 
@@ -42,8 +43,12 @@ def _decode_page_with_headers(response: Response) -> _Page:
     return backups, next_link, response.headers
 
 
-async def _fetch(transport: HTTPTransport, url: str, query: Mapping[str, str] | None) -> _Page:
-    return await transport.send(
+def _fetch(
+    transport: HTTPTransport, url: str, query: Mapping[str, str] | None
+) -> Coroutine[Any, Any, _Page]:
+    # A plain function handing back the transport's coroutine: one frame fewer to
+    # resume on every step of every page read.
+    return transport.send(
         "GET", url, safety=Safety.READ, decode=_decode_page_with_headers, params=query
     )
 
