@@ -161,11 +161,6 @@ class Poller:
         self._server_pages: dict[int, int] = {}
         self.rounds = 0
 
-    @property
-    def waiting(self) -> int:
-        """How many waits are registered now."""
-        return sum(len(waiters) for waiters in self._waiters.values())
-
     # -- the waiting side -------------------------------------------------------------
 
     async def wait(
@@ -180,25 +175,18 @@ class Poller:
         """Wait for ``target`` to finish; see ``BackupsAPI.wait_until_completed``."""
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if isinstance(target, Backup):
-            if target.is_final:
-                await call_back(on_update, target)
-                return _settle(target)
-            waiter = _Waiter(
-                target.id,
-                target,
-                poll_interval=poll_interval,
-                max_poll_interval=max_poll_interval,
-                first_due=time.monotonic() + poll_interval,
-            )
-        else:
-            waiter = _Waiter(
-                target,
-                None,
-                poll_interval=poll_interval,
-                max_poll_interval=max_poll_interval,
-                first_due=time.monotonic(),
-            )
+        last, backup_id = (target, target.id) if isinstance(target, Backup) else (None, target)
+        if last is not None and last.is_final:
+            await call_back(on_update, last)
+            return _settle(last)
+        # A Backup was just read, so its first poll can wait; a bare ID is read at once.
+        waiter = _Waiter(
+            backup_id,
+            last,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            first_due=time.monotonic() + (poll_interval if last is not None else 0.0),
+        )
         deadline = None if timeout is None else now + timeout
         self._add(waiter)
         try:
