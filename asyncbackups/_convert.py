@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import attrs
 import cattrs
 
 from ._errors import ResponseValidationError
@@ -63,8 +64,26 @@ def _backup_hook() -> Callable[[Any, type], Backup]:
     """A hand-unrolled structure function for :class:`Backup`, the hot path of every list.
 
     It accepts exactly what the generated hooks accept (the detailed converter still
-    explains any refusal), in about half the time the generated hooks take.
+    explains any refusal), in well under half the time the generated hooks take.
     """
+    # The frozen classes' attrs __init__ goes through object.__setattr__ per field; on a
+    # fresh instance the slots can be filled directly, which is what decoding does
+    # thousands of times a page. (No validators or converters are skipped: there are none.)
+    for model in (Backup, ServerRef):
+        if any(f.validator or f.converter for f in attrs.fields(model)):
+            raise TypeError(f"{model.__name__} has validators: build it through __init__ here")
+    new = object.__new__
+    slot = {name: getattr(Backup, name).__set__ for name in attrs.fields_dict(Backup)}
+    set_id, set_server, set_type, set_status = (
+        slot["id"],
+        slot["server"],
+        slot["backup_type"],
+        slot["status"],
+    )
+    set_size, set_created, set_expires = slot["size_mb"], slot["created_at"], slot["expires_at"]
+    set_description, set_message = slot["description"], slot["message"]
+    server_slot = {name: getattr(ServerRef, name).__set__ for name in attrs.fields_dict(ServerRef)}
+    set_server_id, set_name = server_slot["id"], server_slot["name"]
     known_status = BackupStatus._value2member_map_
     known_type = BackupType._value2member_map_
     status_of = _enum_hook(BackupStatus)
@@ -108,17 +127,20 @@ def _backup_hook() -> Callable[[Any, type], Backup]:
         if created_at.tzinfo is None:
             created_at = created_at.replace(tzinfo=UTC)
         expires = data.get("expires_at")
-        return Backup(
-            backup_id,
-            ServerRef(server_id, name),
-            kind if kind is not None else type_of(raw_type, BackupType),  # type: ignore[arg-type]
-            status if status is not None else status_of(raw_status, BackupStatus),  # type: ignore[arg-type]
-            size,
-            created_at,
-            None if expires is None else aware(expires),
-            description,
-            message,
-        )
+        server_ref = new(ServerRef)
+        set_server_id(server_ref, server_id)
+        set_name(server_ref, name)
+        backup = new(Backup)
+        set_id(backup, backup_id)
+        set_server(backup, server_ref)
+        set_type(backup, kind if kind is not None else type_of(raw_type, BackupType))
+        set_status(backup, status if status is not None else status_of(raw_status, BackupStatus))
+        set_size(backup, size)
+        set_created(backup, created_at)
+        set_expires(backup, None if expires is None else aware(expires))
+        set_description(backup, description)
+        set_message(backup, message)
+        return backup
 
     return structure
 
