@@ -165,9 +165,6 @@ def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
 _FAST = make_converter()
 _DETAILED = make_converter(detailed_validation=True)
 _structure_backup: Callable[[Any, type], Backup] = _FAST.get_structure_hook(Backup)
-# Kept warm so a refused body is explained without building the hook on the error path.
-_DETAILED.get_structure_hook(ServerRef)
-_DETAILED.get_structure_hook(Backup)
 
 
 def _explain(value: Any, where: str) -> ResponseValidationError:

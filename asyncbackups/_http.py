@@ -192,11 +192,11 @@ class HTTPTransport:
         per_request = {} if session is None else self._headers
         self._read_headers: Mapping[str, str] | None = per_request or None
         self._write_headers = {**per_request, "Content-Type": "application/json"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._request_options: dict[str, Any] = {}
         if session is not None:
-            self._request_options["timeout"] = aiohttp.ClientTimeout(total=timeout)
+            self._request_options["timeout"] = self._timeout
         self._token_bytes = token.encode()
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._settle_time = 2 * timeout
         self._max_retries = max_retries
         self._max_concurrency = max_concurrency
