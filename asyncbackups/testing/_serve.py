@@ -35,6 +35,8 @@ async def serve(
             for signum in (signal.SIGINT, signal.SIGTERM):
                 try:
                     loop.add_signal_handler(signum, stop.set)
+                # Windows event loops have no signal handlers, and only the main thread
+                # may install them: there, Ctrl-C arrives as KeyboardInterrupt instead.
                 except (NotImplementedError, RuntimeError, ValueError):
                     continue
                 installed.append(signum)
