@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ._client import BackupsClient
 from ._errors import (
+    AmbiguousCreateError,
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -28,6 +29,7 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "AmbiguousCreateError",
     "AuthenticationError",
     "Backup",
     "BackupFailedError",

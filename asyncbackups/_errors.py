@@ -12,16 +12,24 @@
     ├── APIConnectionError             no usable answer: refused, dropped, reset
     │   └── APITimeoutError            an attempt outlived the client's timeout
     ├── ResponseValidationError        an answer that does not have the documented shape
-    ├── WaitTimeoutError               wait_until_completed reached its deadline; .backup
-    └── BackupFailedError              the backup ended FAILED; .backup
+    │   └── ResponseTooLargeError      an answer longer than max_response_bytes
+    ├── WaitTimeoutError               wait_until_completed reached its deadline; .backup,
+    │                                  .last_error
+    ├── BackupFailedError              the backup ended FAILED; .backup
+    └── AmbiguousCreateError           a create in doubt, and several backups could be
+                                       the one it made; .candidates to inspect
 
 Caller mistakes (a bad ID, no token, a closed client) are not here: they are plain
 ``TypeError``/``ValueError``/``RuntimeError`` raised before any request is sent.
 No exception text ever holds the API token.
+
+Every exception here pickles and deep-copies with all its attributes and notes, so it
+crosses process boundaries (``multiprocessing``, ``ProcessPoolExecutor``) intact.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,12 +39,14 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "AmbiguousCreateError",
     "AuthenticationError",
     "BackupFailedError",
     "BackupsError",
     "BadRequestError",
     "NotFoundError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "ServerError",
     "WaitTimeoutError",
@@ -45,6 +55,17 @@ __all__ = [
 
 class BackupsError(Exception):
     """Root of every error the SDK raises because of the network or the API."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default rebuilds through __init__ with args alone, which the keyword-only
+        # attributes of the subclasses cannot survive; rebuild without __init__ and restore
+        # the instance dict instead (every attribute, ``__notes__`` included).
+        return (_rebuild, (type(self), self.args), self.__dict__)
+
+
+def _rebuild(cls: type[BackupsError], args: tuple[Any, ...]) -> BackupsError:
+    """Make an instance of ``cls`` with ``args`` and no attributes yet (for unpickling)."""
+    return cls.__new__(cls, *args)
 
 
 class APIStatusError(BackupsError):
@@ -156,16 +177,33 @@ class ResponseValidationError(BackupsError):
         self.body = body
 
 
+class ResponseTooLargeError(ResponseValidationError):
+    """An answer longer than the client's ``max_response_bytes``; never read past it.
+
+    Not retried: the same request would bring the same answer. Catch it as
+    :class:`ResponseValidationError`.
+    """
+
+
 class WaitTimeoutError(BackupsError):
     """``wait_until_completed`` reached its deadline; ``backup`` is the last state seen.
 
     ``backup`` is ``None`` only when the wait was given a bare ID and not a single read
-    of it succeeded before the deadline.
+    of it succeeded before the deadline. ``last_error`` is the last poll that failed when
+    the API was unreachable or failing near the deadline, else ``None``: it tells a slow
+    backup from an API that could not be asked.
     """
 
-    def __init__(self, message: str, *, backup: Backup | None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        backup: Backup | None,
+        last_error: BackupsError | None = None,
+    ) -> None:
         super().__init__(message)
         self.backup = backup
+        self.last_error = last_error
 
 
 class BackupFailedError(BackupsError):
@@ -174,3 +212,36 @@ class BackupFailedError(BackupsError):
     def __init__(self, message: str, *, backup: Backup) -> None:
         super().__init__(message)
         self.backup = backup
+
+
+class AmbiguousCreateError(BackupsError):
+    """A create whose earlier attempt was in doubt matched more than one existing backup.
+
+    An attempt may have reached the server without its answer arriving; reconciling
+    found several backups that could each be the one it made, so the SDK neither
+    adopts one nor sends the create again. ``candidates`` are those backups, oldest
+    first; inspect them (and delete the extra one, if the backup was made twice).
+    ``server_id`` is the server, ``idempotency_key`` the key every attempt carried.
+    Without a ``message``, one naming the server and the candidates' IDs is written.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        server_id: int,
+        candidates: Iterable[Backup],
+        idempotency_key: str,
+    ) -> None:
+        ordered = sorted(candidates, key=lambda backup: (backup.created_at, backup.id))
+        if message is None:
+            ids = ", ".join(str(backup.id) for backup in ordered)
+            message = (
+                f"a create on server {server_id} may have made a backup before its answer "
+                f"was lost, and {len(ordered)} existing backups could be it (IDs {ids}); "
+                "inspect them and delete the extra one if the backup was made twice"
+            )
+        super().__init__(message)
+        self.server_id = server_id
+        self.candidates: list[Backup] = ordered
+        self.idempotency_key = idempotency_key

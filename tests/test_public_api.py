@@ -8,6 +8,7 @@ import pytest
 
 import asyncbackups
 from asyncbackups import (
+    AmbiguousCreateError,
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -100,6 +101,7 @@ def test_version_is_a_version_string() -> None:
         (ResponseValidationError, BackupsError),
         (WaitTimeoutError, BackupsError),
         (BackupFailedError, BackupsError),
+        (AmbiguousCreateError, BackupsError),
     ],
 )
 def test_exception_tree_matches_the_documented_one(
