@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import math
+import re
+import sys
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -30,11 +31,12 @@ from ._errors import (
 )
 from ._models import Backup, BackupType, RestoreResult
 
-_loads: Callable[[bytes], Any]
+loads: Callable[[bytes], Any]
+"""The JSON loader every answer goes through, chosen once at import."""
 try:  # orjson is an optional extra: several times faster on large pages
-    from orjson import loads as _loads
+    from orjson import loads
 except ImportError:  # pragma: no cover - exercised when the extra is absent
-    _loads = json.loads
+    loads = json.loads
 
 __all__ = [
     "BACKUPS_PATH",
@@ -48,11 +50,13 @@ __all__ = [
     "decode_delete_response",
     "decode_json",
     "decode_page",
+    "decode_page_parts",
     "decode_restore_response",
     "dump_json",
     "error_from_response",
     "is_same_origin",
     "list_params",
+    "loads",
     "normalize_base_url",
     "parse_retry_after",
     "restore_path",
@@ -61,7 +65,22 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://admin.vps.org/api/v1/"
 BACKUPS_PATH = "backups/"
+# Characters of a body that is not JSON kept as the exception's ``body``.
 _SNIPPET = 200
+# Characters of server text in one part of an exception message: a message has a few
+# such parts, so it stays one readable line whatever the server sends.
+_PART = 300
+_ELLIPSIS = "..."
+# HTTP's delta-seconds is ASCII digits; fractions are tolerated (fakes and some proxies
+# send them). float() alone would also take "nan", "1e400", "-0", "1_0" and Arabic digits.
+_DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+# The three HTTP date forms are 24 to 33 characters; anything much longer is not one.
+_HTTP_DATE_CHARS = 64
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Nesting a JSON value kept on a result or an exception may have. orjson reads 1024
+# levels, but copy.deepcopy and pickle recurse per level and fail long before that;
+# no error body or restore answer of this API nests more than a few levels.
+_MAX_KEPT_DEPTH = 64
 
 
 class Response:
@@ -212,19 +231,89 @@ def dump_json(payload: Mapping[str, Any]) -> bytes:
 # -- answers -------------------------------------------------------------------------
 
 
-def decode_json(body: bytes, *, where: str = "the API's answer") -> Any:
-    """Parse a JSON body; ``ResponseValidationError`` with a snippet when it is not JSON."""
-    try:
-        return _loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ResponseValidationError(
-            f"{where} is not valid JSON ({exc}): {_snippet(body)!r}", body=_snippet(body)
-        ) from None
+def _clip(text: str, limit: int = _PART) -> str:
+    """``text`` as part of a one-line message: control characters escaped, cut to ``limit``."""
+    head = text[: limit + 1]
+    if not head.isprintable():
+        # Newlines would forge log lines; bidi and other format characters would
+        # disguise the text; lone surrogates would fail when the message is printed.
+        head = "".join(char if char.isprintable() else repr(char)[1:-1] for char in head)
+    return head[:limit] + _ELLIPSIS if len(head) > limit else head
+
+
+def _clip_join(parts: Iterable[str], separator: str, limit: int = _PART) -> str:
+    """Join ``parts`` into one clipped line, reading no more of them than it can show."""
+    taken: list[str] = []
+    size = 0
+    for part in parts:
+        if size > limit:
+            taken.append(_ELLIPSIS)
+            break
+        taken.append(part)
+        size += len(part) + len(separator)
+    return _clip(separator.join(taken), limit)
 
 
 def _snippet(body: bytes) -> str:
-    text = body[:_SNIPPET].decode("utf-8", "replace")
-    return text + ("..." if len(body) > _SNIPPET else "")
+    """The start of a body that is not JSON, as text."""
+    # A UTF-8 character takes at most 4 bytes: decode no more than the snippet can use.
+    text = body[: _SNIPPET * 4].decode("utf-8", "replace")
+    if len(text) > _SNIPPET or len(body) > _SNIPPET * 4:
+        return text[:_SNIPPET] + _ELLIPSIS
+    return text
+
+
+def _is_blank(body: bytes) -> bool:
+    return not body or body.isspace()  # strip() would copy a body that may be huge
+
+
+def _nests_deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and dicts in ``value`` nest more than ``limit`` levels (no recursion)."""
+    stack = [(value, 1)] if isinstance(value, list | dict) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True  # also ends a circular value, whose depth grows without end
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, list | dict))
+    return False
+
+
+def _parse_json(body: bytes, loader: Callable[[bytes], Any] | None) -> tuple[Any, str | None]:
+    """``(value, None)``, or ``(None, why)`` when the loader cannot read ``body``.
+
+    Callers raise only after this has returned, outside any ``except`` block, so the
+    loader's exception never rides along as ``__context__``: ``JSONDecodeError.doc``
+    holds the whole body, which may hold what should not travel with an error.
+    """
+    try:
+        return (loader or loads)(body), None
+    except MemoryError:
+        raise
+    except Exception as exc:
+        # Loaders fail in ways beyond ValueError: RecursionError for deep nesting in the
+        # stdlib, TypeError, ... Any of them only means "not JSON we can read".
+        return None, _clip(f"{type(exc).__name__}: {exc}", _SNIPPET)
+
+
+def decode_json(
+    body: bytes,
+    *,
+    where: str = "the API's answer",
+    loader: Callable[[bytes], Any] | None = None,
+) -> Any:
+    """Parse a JSON body; ``ResponseValidationError`` with a snippet when it is not JSON.
+
+    ``loader`` replaces the module's :data:`loads` (orjson when installed, else the
+    stdlib's); whatever it raises becomes the ``ResponseValidationError``.
+    """
+    value, problem = _parse_json(body, loader)
+    if problem is None:
+        return value
+    snippet = _snippet(body)
+    raise ResponseValidationError(
+        f"{where} is not valid JSON ({problem}): '{_clip(snippet)}'", body=snippet
+    )
 
 
 def _expect(response: Response, *statuses: int) -> None:
@@ -247,15 +336,11 @@ def decode_delete_response(response: Response) -> None:
     raise error_from_response(response)
 
 
-def decode_page(response: Response) -> tuple[list[Backup], str | None]:
-    """One page of the list route: its backups and the raw ``next`` link, if any.
-
-    Accepts DRF's paginated object and, for servers without pagination, a bare list.
-    """
+def _page(response: Response) -> tuple[list[Any], str | None, int | None, str]:
     _expect(response, 200)
     data = decode_json(response.body)
     if type(data) is list:
-        return decode_backups(data, where="$"), None
+        return data, None, None, "$"
     if type(data) is not dict:
         raise ResponseValidationError(
             f"expected a page object, got {type(data).__name__}", path="$", body=data
@@ -264,6 +349,13 @@ def decode_page(response: Response) -> tuple[list[Backup], str | None]:
         raise ResponseValidationError(
             "the page has no 'results' field", path="$.results", body=data
         )
+    results = data["results"]
+    if type(results) is not list:
+        raise ResponseValidationError(
+            f"expected a list of backups at $.results, got {type(results).__name__}",
+            path="$.results",
+            body=data,
+        )
     next_link = data.get("next")
     if next_link is not None and type(next_link) is not str:
         raise ResponseValidationError(
@@ -271,7 +363,31 @@ def decode_page(response: Response) -> tuple[list[Backup], str | None]:
             path="$.next",
             body=data,
         )
-    return decode_backups(data["results"]), next_link or None
+    count = data.get("count")
+    if type(count) is not int or not 0 <= count <= sys.maxsize:
+        count = None
+    return results, next_link or None, count, "$.results"
+
+
+def decode_page_parts(response: Response) -> tuple[list[Any], str | None, int | None]:
+    """One page of the list route, checked but not yet structured into backups.
+
+    Gives the raw ``results`` list, the ``next`` link (``None`` on the last page) and
+    ``count`` when it is usable: an ``int`` from 0 to ``sys.maxsize``, else ``None``,
+    as the count is only a hint (a huge one would overflow the caller's arithmetic).
+    Accepts DRF's paginated object and, for servers without pagination, a bare list.
+    """
+    results, next_link, count, _ = _page(response)
+    return results, next_link, count
+
+
+def decode_page(response: Response) -> tuple[list[Backup], str | None]:
+    """One page of the list route: its backups and the raw ``next`` link, if any.
+
+    Accepts DRF's paginated object and, for servers without pagination, a bare list.
+    """
+    results, next_link, _, where = _page(response)
+    return decode_backups(results, where=where), next_link
 
 
 def _optional(data: dict[str, Any], key: str, kind: type) -> Any:
@@ -291,10 +407,16 @@ def decode_restore_response(response: Response) -> RestoreResult:
     """Any 2xx with a JSON object (or no body); other statuses become typed errors."""
     if not 200 <= response.status < 300:
         raise error_from_response(response)
-    data: Any = decode_json(response.body) if response.body.strip() else {}
+    data: Any = {} if _is_blank(response.body) else decode_json(response.body)
     if type(data) is not dict:
         raise ResponseValidationError(
             f"expected a JSON object from restore, got {type(data).__name__}", path="$", body=data
+        )
+    if _nests_deeper_than(data, _MAX_KEPT_DEPTH):
+        raise ResponseValidationError(
+            f"the restore answer nests deeper than {_MAX_KEPT_DEPTH} levels",
+            path="$",
+            body=_snippet(response.body),
         )
     return RestoreResult(
         raw=data,
@@ -306,88 +428,144 @@ def decode_restore_response(response: Response) -> RestoreResult:
     )
 
 
+def _http_date(value: str) -> datetime | None:
+    """An HTTP date (IMF-fixdate, RFC 850 or asctime) as an aware UTC datetime, or ``None``."""
+    value = value.strip()
+    if len(value) > _HTTP_DATE_CHARS or not value.isascii():
+        return None  # int() in email.utils would read Arabic or Thai digits as a year
+    try:
+        when = parsedate_to_datetime(value)
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except Exception:
+        # email.utils raises an undocumented mix for hostile text (ValueError for a
+        # year or offset out of range, OverflowError for a huge year, IndexError, ...);
+        # each means only "not a date".
+        return None
+    # No HTTP server's clock predates the epoch; a date near datetime.min would only
+    # make the caller's arithmetic overflow.
+    return when if when >= _EPOCH else None
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` value: delta-seconds or an HTTP date.
 
     Fractional seconds are accepted; a date in the past means 0; garbage means ``None``.
+    Never raises. The result is finite and never negative; it may be absurdly large
+    (delta-seconds too long for a float read as the largest float), so callers cap it.
     """
-    if value is None:
+    if not isinstance(value, str):
         return None
     value = value.strip()
-    try:
+    if _DELTA_SECONDS.fullmatch(value):
         seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return seconds if 0 <= seconds < math.inf else None  # also refuses NaN
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        # Only digits reach here, so infinity means "more than 1e308 seconds": a huge
+        # wait, which the caller's cap turns into giving up, not into no hint at all.
+        return min(seconds, sys.float_info.max)
+    when = _http_date(value)
+    if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
 
 
 def server_date(headers: Mapping[str, str]) -> datetime | None:
-    """The server's clock as its ``Date`` header states it, or ``None``."""
+    """The server's clock as its ``Date`` header states it, in UTC, or ``None``. Never raises."""
     value = headers.get("Date")
-    if not value:
-        return None
+    return _http_date(value) if isinstance(value, str) else None
+
+
+def _as_text(value: Any) -> str:
+    """A message from an error body: text as is, anything else as its JSON."""
+    if isinstance(value, str):
+        return value
     try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        # Circular, too deep for the encoder, or an int past Python's digit limit.
+        return f"<{type(value).__name__}>"
 
 
 def _field_errors(body: Any) -> dict[str, list[str]]:
-    """DRF's ``{"field": ["message", ...]}`` (also a bare string per field)."""
-    if type(body) is not dict:
+    """DRF's ``{"field": ["message", ...]}``, from whatever shape the body has.
+
+    A bare string (or any other value) per field becomes a list of one; values that are
+    not text become their JSON. A top-level list is how DRF reports errors of no one
+    field, so it becomes ``non_field_errors``.
+    """
+    if isinstance(body, list):
+        return {"non_field_errors": [_as_text(message) for message in body]} if body else {}
+    if not isinstance(body, dict):
         return {}
     errors: dict[str, list[str]] = {}
     for field, messages in body.items():
         if field == "detail":
             continue
-        if isinstance(messages, str):
-            errors[str(field)] = [messages]
-        elif isinstance(messages, list):
-            errors[str(field)] = [str(message) for message in messages]
+        key = _as_text(field)
+        if isinstance(messages, list):
+            errors[key] = [_as_text(message) for message in messages]
         else:
-            errors[str(field)] = [json.dumps(messages)]
+            errors[key] = [_as_text(messages)]
     return errors
 
 
-def _describe(body: Any, field_errors: dict[str, list[str]]) -> str:
-    if type(body) is dict and isinstance(body.get("detail"), str):
-        return str(body["detail"])
+def _describe_fields(field_errors: dict[str, list[str]]) -> str:
+    def described() -> Iterable[str]:
+        for field, messages in field_errors.items():
+            said = _clip_join((_clip(message) for message in messages), " ")
+            yield said if field == "non_field_errors" else f"{_clip(field, 100)}: {said}"
+
+    return _clip_join(described(), "; ")
+
+
+def _describe(body: Any, field_errors: dict[str, list[str]], raw: bytes) -> str:
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):
+        return _clip(body["detail"])
     if field_errors:
-        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in field_errors.items())
+        return _describe_fields(field_errors)
     if isinstance(body, str):
-        return body
+        return _clip(body)
     if body is None:
         return "no body"
-    return json.dumps(body)[:_SNIPPET]
+    # Other JSON: the server's own text says it best, and is cheap to cut.
+    return _clip(_snippet(raw))
 
 
-def error_from_response(response: Response) -> APIStatusError:
+def _url_path(url: str) -> str:
+    try:
+        path = URL(url).path
+    except (ValueError, TypeError):  # yarl refuses it (UnicodeError is a ValueError)
+        path = url
+    return _clip(path)
+
+
+def error_from_response(
+    response: Response, *, loader: Callable[[bytes], Any] | None = None
+) -> APIStatusError:
     """Map an unsuccessful answer to its exception class. The one place statuses map.
 
     The body is decoded as JSON when it is JSON and kept as a text snippet otherwise,
-    so even an HTML error page yields the right class and a readable message.
+    so even an HTML error page yields the right class and a readable message. The
+    message is one line of bounded length whatever the answer held; ``body`` keeps the
+    whole decoded JSON (as text when it nests too deep to copy or pickle). ``loader`` is
+    as for :func:`decode_json`. Never raises.
     """
     status = response.status
-    body: Any
-    if not response.body.strip():
-        body = None
-    else:
-        try:
-            body = _loads(response.body)
-        except (ValueError, UnicodeDecodeError):
-            body = _snippet(response.body)
+    raw = response.body
+    body: Any = None
+    if not _is_blank(raw):
+        body, problem = _parse_json(raw, loader)
+        if problem is not None or _nests_deeper_than(body, _MAX_KEPT_DEPTH):
+            body = _snippet(raw)
     field_errors = _field_errors(body) if status == 400 else {}
-    path = URL(response.url).path
-    message = f"{response.method} {path} -> {status}: {_describe(body, field_errors)}"
+    request = f"{_clip(response.method, 20)} {_url_path(response.url)} -> {status}"
+    if 300 <= status < 400:
+        location = response.headers.get("Location")
+        where = _clip(location) if isinstance(location, str) else ""
+        message = f"{request}: unexpected redirect to '{where}'"
+    else:
+        message = f"{request}: {_describe(body, field_errors, raw)}"
     common: dict[str, Any] = {"body": body, "method": response.method, "url": response.url}
     if status == 400:
         return BadRequestError(message, field_errors=field_errors, **common)
@@ -401,7 +579,4 @@ def error_from_response(response: Response) -> APIStatusError:
     if status >= 500:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return ServerError(message, status_code=status, retry_after=retry_after, **common)
-    if 300 <= status < 400:
-        location = response.headers.get("Location", "")
-        message = f"{response.method} {path} -> {status}: unexpected redirect to {location!r}"
     return APIStatusError(message, status_code=status, **common)
