@@ -32,11 +32,12 @@ __all__ = ["BackupsAPI"]
 
 logger = logging.getLogger("asyncbackups")
 
-# A create that was in doubt adopts a backup made after the call began by the server's
-# clock; its Date header has one-second resolution, hence the margin.
-_CLOCK_MARGIN = timedelta(seconds=2)
 # Without a Date header only our own clock is known, which may be off by much more.
 _NO_DATE_MARGIN = timedelta(seconds=60)
+# Our clock and the server's Date header disagreeing by more than this means one of
+# them is wrong; the reconcile window then opens at the earlier of the two.
+_CLOCK_TOLERANCE = timedelta(seconds=5)
+_ONE_SECOND = timedelta(seconds=1)
 _CLAIMED_LIMIT = 65_536
 
 
@@ -50,6 +51,9 @@ class BackupsAPI:
         # IDs this client already handed out as the result of a create, so that a
         # reconciliation never adopts the same backup for two calls.
         self._claimed: dict[int, None] = {}
+        # Creates in flight per (server, description as the server keeps it): how many
+        # backups made since a call began can be this client's own.
+        self._in_flight: dict[tuple[int, str], int] = {}
 
     # -- reading ------------------------------------------------------------------------
 
@@ -104,19 +108,29 @@ class BackupsAPI:
         if description is not None:
             body["description"] = description
         started = time.monotonic()
+        started_wall = datetime.now(UTC)
+        # DRF trims surrounding whitespace and may store "" or null for no description,
+        # so compare what the server would have kept, not what was sent.
+        same = (server_id, (description or "").strip())
 
         async def reconcile() -> Backup | None:
-            return await self._find_created(server_id, description, started)
+            return await self._find_created(same, key, started, started_wall)
 
-        backup = await self._transport.send(
-            "POST",
-            self._transport.url(BACKUPS_PATH),
-            safety=Safety.CREATE,
-            decode=decode_backup_response,
-            data=dump_json(body),
-            idempotency_key=key,
-            reconcile=reconcile,
-        )
+        self._in_flight[same] = self._in_flight.get(same, 0) + 1
+        try:
+            backup = await self._transport.send(
+                "POST",
+                self._transport.url(BACKUPS_PATH),
+                safety=Safety.CREATE,
+                decode=decode_backup_response,
+                data=dump_json(body),
+                idempotency_key=key,
+                reconcile=reconcile,
+            )
+        finally:
+            left = self._in_flight.pop(same) - 1
+            if left:
+                self._in_flight[same] = left
         self._claim(backup.id)
         return backup
 
@@ -126,20 +140,35 @@ class BackupsAPI:
             del self._claimed[next(iter(self._claimed))]
 
     async def _find_created(
-        self, server_id: int, description: str | None, started: float
+        self,
+        same: tuple[int, str],
+        idempotency_key: str,
+        started: float,
+        started_wall: datetime,
     ) -> Backup | None:
-        """The backup an ambiguous create made, if the server has it; ``None`` if not."""
+        """The backup an ambiguous create made, if the server has it; ``None`` if not.
+
+        A candidate is a manual backup of the same server, with the description the
+        server would have kept, made since the call began, and not already handed to
+        another call of this client. The call's start is taken from the server's
+        ``Date`` clock (whole seconds, so it may open up to a second early); when that
+        clock and ours disagree by more than a few seconds, from the earlier of the two.
+        More candidates than this client has creates in flight for the same server and
+        description means another client made one too: that is reported, not guessed.
+        """
+        server_id, wanted = same
         params = {"server_id": str(server_id), "backup_type": BackupType.MANUAL.value}
-        # DRF trims surrounding whitespace and may store "" or null for no description,
-        # so compare what the server would have kept, not what was sent.
-        wanted = (description or "").strip()
         candidates: builtins.list[Backup] = []
-        now: datetime | None = None
+        date: datetime | None = None
         elapsed = 0.0
-        async for page, headers in iter_pages(self._transport, params):
-            if now is None:
+        first = True
+        # One attempt per page: the reconcile is part of the create's own attempts,
+        # which keeps a create within 2 x (max_retries + 1) requests.
+        async for page, headers in iter_pages(self._transport, params, max_retries=0):
+            if first:
+                first = False
                 elapsed = time.monotonic() - started
-                now = server_date(headers)
+                date = server_date(headers)
             candidates.extend(
                 backup
                 for backup in page
@@ -147,21 +176,34 @@ class BackupsAPI:
                 and backup.backup_type is BackupType.MANUAL
                 and (backup.description or "").strip() == wanted
             )
-        margin = _CLOCK_MARGIN
-        if now is None:
-            now, margin = datetime.now(UTC), _NO_DATE_MARGIN
-        earliest = now - timedelta(seconds=elapsed) - margin
+        since = _call_start(date, elapsed, started_wall)
         # Claims are checked only now, with no await before the claim below: another
         # reconciling call may have claimed a candidate while these pages were read.
-        matches = [
-            backup
-            for backup in candidates
-            if backup.created_at >= earliest and backup.id not in self._claimed
-        ]
+        matches = sorted(
+            (
+                backup
+                for backup in candidates
+                if _made_since(backup.created_at, since) and backup.id not in self._claimed
+            ),
+            key=lambda backup: (backup.created_at, backup.id),
+        )
         if not matches:
             logger.info("create for server %d: no backup from the earlier attempt", server_id)
             return None
-        chosen = min(matches, key=lambda backup: (backup.created_at, backup.id))
+        if len(matches) > self._in_flight.get(same, 1):
+            from ._errors import AmbiguousCreateError  # TODO: top-level once it lands
+
+            ids = ", ".join(str(backup.id) for backup in matches)
+            raise AmbiguousCreateError(
+                f"create for server {server_id} was in doubt, and {len(matches)} backups "
+                f"with its description were made since it began ({ids}): another client "
+                "made the same backup at the same moment, or a delayed request landed "
+                "late. Not guessing which is this call's: check them and delete any extra",
+                server_id=server_id,
+                candidates=matches,
+                idempotency_key=idempotency_key,
+            )
+        chosen = matches[0]
         self._claim(chosen.id)
         logger.info(
             "create for server %d: the earlier attempt made backup %d; adopting it",
@@ -284,6 +326,24 @@ class BackupsAPI:
             concurrency=concurrency,
             on_progress=on_progress,
         )
+
+
+def _call_start(date: datetime | None, elapsed: float, started_wall: datetime) -> datetime:
+    """The earliest moment a backup made by the call can be stamped with."""
+    if date is None:
+        return started_wall - _NO_DATE_MARGIN
+    by_server = date - timedelta(seconds=elapsed)
+    ours_now = started_wall + timedelta(seconds=elapsed)
+    if abs(ours_now - date) > _CLOCK_TOLERANCE:
+        return min(by_server, started_wall)
+    return by_server
+
+
+def _made_since(created_at: datetime, since: datetime) -> bool:
+    # A stamp in whole seconds may be the floor of a moment after ``since``.
+    if created_at.microsecond == 0:
+        return created_at > since - _ONE_SECOND
+    return created_at >= since
 
 
 def _check_wait_options(

@@ -39,6 +39,9 @@ class BackupsClient:
     carrying it. Writes are retried only where that can neither duplicate nor lose
     work (see ``backups.create``, ``backups.delete`` and ``servers.restore``).
 
+    An answer longer than ``max_response_bytes`` (its decompressed size included) is
+    not read past the cap: the call raises ``ResponseValidationError``.
+
     Raises ``ValueError`` when there is no token, or when ``base_url`` is plain
     ``http://`` to a host other than loopback.
     """
@@ -55,6 +58,7 @@ class BackupsClient:
         retry_backoff: float = 0.5,
         max_retry_backoff: float = 8.0,
         max_retry_after: float = 120.0,
+        max_response_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         if token is None:
             token = os.environ.get(TOKEN_ENV) or None
@@ -73,6 +77,7 @@ class BackupsClient:
         check_number("retry_backoff", retry_backoff, minimum=0)
         check_number("max_retry_backoff", max_retry_backoff, minimum=0)
         check_number("max_retry_after", max_retry_after, minimum=0)
+        check_number("max_response_bytes", max_response_bytes, minimum=1, integer=True)
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError(f"session must be an aiohttp.ClientSession, not {type(session)}")
         self._transport = HTTPTransport(
@@ -85,6 +90,7 @@ class BackupsClient:
             backoff_base=float(retry_backoff),
             max_backoff=float(max_retry_backoff),
             max_retry_after=float(max_retry_after),
+            max_response_bytes=max_response_bytes,
         )
         self.max_concurrency = max_concurrency
         self._poller = Poller(self._transport)

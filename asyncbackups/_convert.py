@@ -200,11 +200,16 @@ def decode_backup(value: Any, *, where: str = "$") -> Backup:
     try:
         return _structure_backup(value, Backup)
     except Exception:
-        raise _explain(value, where) from None
+        pass
+    # Raised outside the handler, so that it carries no context from the converter.
+    raise _explain(value, where)
 
 
-def decode_backups(values: Any, *, where: str = "$.results") -> list[Backup]:
-    """Structure a decoded JSON list into backups, in the order given."""
+def decode_backups(values: Any, *, where: str = "$.results", offset: int = 0) -> list[Backup]:
+    """Structure a decoded JSON list into backups, in the order given.
+
+    ``offset`` is the index of the first value in the whole list, for error paths.
+    """
     if type(values) is not list:
         raise ResponseValidationError(
             f"expected a list of backups at {where}, got {type(values).__name__}",
@@ -217,4 +222,7 @@ def decode_backups(values: Any, *, where: str = "$.results") -> list[Backup]:
     except Exception:
         pass
     # Slow path, only for a body that failed: find the first offending item.
-    return [decode_backup(item, where=f"{where}[{index}]") for index, item in enumerate(values)]
+    return [
+        decode_backup(item, where=f"{where}[{index}]")
+        for index, item in enumerate(values, start=offset)
+    ]

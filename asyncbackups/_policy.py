@@ -10,6 +10,7 @@ dropped / timed out       retry    retry*    reconcile, then retry*    raise
 429, 503                  retry    retry     retry                     retry
 500, 502, 504             retry    retry*    reconcile, then retry*    raise
 malformed success body    retry    raise     reconcile (never resend)  raise
+body past the size cap    raise    raise     reconcile (never resend)  raise
 400, 401, 404, other      raise    raise     raise                     raise
 ========================  =======  ========  ========================  ==================
 
@@ -30,6 +31,7 @@ from ._errors import (
     APITimeoutError,
     BackupsError,
     RateLimitError,
+    ResponseTooLargeError,
     ResponseValidationError,
     ServerError,
 )
@@ -77,6 +79,10 @@ def is_retryable(error: BaseException, safety: Safety, *, max_retry_after: float
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None and retry_after > max_retry_after:
         return False
+    if isinstance(error, ResponseTooLargeError):
+        # The same request would bring the same flood; for a create, the reconcile
+        # (not a resend) still finds what the oversized answer described.
+        return safety is Safety.CREATE
     if isinstance(error, ResponseValidationError):
         # A garbled body is a transport accident for a read; for a create it means the
         # backup exists, which the reconcile step (not a resend) recovers.

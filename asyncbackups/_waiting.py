@@ -19,7 +19,6 @@ import inspect
 import logging
 import math
 import random
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -62,6 +61,7 @@ class _Waiter:
         "error",
         "heard",
         "last",
+        "last_error",
         "max_poll_interval",
         "next_due",
         "poll_interval",
@@ -89,8 +89,9 @@ class _Waiter:
         self.polls = 0
         self.next_due = first_due
         self.earliest = first_due
-        self.heard = False
+        self.heard = False  # a poll has read this backup at least once
         self.error: BaseException | None = None
+        self.last_error: BackupsError | None = None  # the latest failed poll, if unhealed
         # A plain list and a future made only while the wait sleeps: ten thousand waits
         # each holding an Event and a deque would cost about 1.5 KB apiece more.
         self.updates: list[Backup] = []
@@ -109,6 +110,7 @@ class _Waiter:
         self.earliest = now + interval * _EARLY_FRACTION if not at_least else self.next_due
 
     def deliver(self, backup: Backup, now: float) -> None:
+        self.last_error = None
         self.server_id = backup.server_id
         self.backup_type = backup.backup_type
         if not self.heard or backup != self.last:
@@ -185,7 +187,7 @@ class Poller:
             last,
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
-            first_due=time.monotonic() + (poll_interval if last is not None else 0.0),
+            first_due=now + (poll_interval if last is not None else 0.0),
         )
         deadline = None if timeout is None else now + timeout
         self._add(waiter)
@@ -195,13 +197,17 @@ class Poller:
         except TimeoutError:
             if deadline is None or loop.time() < deadline:
                 raise  # the callback's own TimeoutError, not our deadline
-            raise WaitTimeoutError(
-                f"backup {waiter.backup_id} did not finish within {timeout}s "
-                f"(last status: {_status_of(waiter.last)})",
-                backup=waiter.last,
-            ) from None
         finally:
             self._remove(waiter)
+        # Raised outside the handler: the deadline's own TimeoutError is no context.
+        last_error = waiter.last_error
+        failing = f"; polls failing: {last_error}" if last_error is not None else ""
+        raise WaitTimeoutError(
+            f"backup {waiter.backup_id} did not finish within {timeout}s "
+            f"(last status: {_status_of(waiter.last)}{failing})",
+            backup=waiter.last,
+            last_error=last_error,
+        )
 
     async def _follow(self, waiter: _Waiter, on_update: Callable[[Backup], Any] | None) -> Backup:
         while True:
@@ -235,8 +241,10 @@ class Poller:
                 waiters.remove(waiter)
             if not waiters:
                 del self._waiters[waiter.backup_id]
-        if not self._waiters:
-            self._changed.set()  # let an idle poller see it is no longer needed
+        if not self._waiters and self._task is not None:
+            # Nobody waits any more: stop now, even in the middle of a round's paging.
+            task, self._task = self._task, None
+            task.cancel()
 
     async def aclose(self) -> None:
         """Stop polling; waits still registered fail with ``RuntimeError``."""
@@ -252,10 +260,11 @@ class Poller:
     # -- the polling side -------------------------------------------------------------
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while self._waiters:
                 everyone = [w for waiters in self._waiters.values() for w in waiters]
-                now = time.monotonic()
+                now = loop.time()
                 delay = min(w.next_due for w in everyone) - now
                 if delay > 0:
                     self._changed.clear()
@@ -285,31 +294,59 @@ class Poller:
                 wants.ids.add(waiter.backup_id)
                 wants.types.add(waiter.backup_type)
         seen: dict[int, Backup] = {}
-        failures: dict[int, BaseException] = {}
+        failures: dict[int, BackupsError] = {}
+        unsure: set[int] = set()
         if by_server:
-            await self._read_lists(by_server, seen, failures)
+            await self._read_lists(by_server, seen, failures, unsure)
         wanted = {backup_id for wants in by_server.values() for backup_id in wants.ids}
-        missing = (wanted - seen.keys() - failures.keys()) | blind
+        # Missing from a list that was read whole, or on a page that vanished: the
+        # detail route says whether the backup itself is gone.
+        missing = (wanted - seen.keys() - failures.keys()) | blind | unsure
+        missing &= self._waiters.keys()
         if missing:
             await self._read_details(missing, seen, failures)
-        now = time.monotonic()
+        now = asyncio.get_running_loop().time()
         for backup_id, backup in seen.items():
             for waiter in self._waiters.get(backup_id, ()):
                 waiter.deliver(backup, now)
+        self._log_outages(failures)
         for backup_id, error in failures.items():
             for waiter in self._waiters.get(backup_id, ()):
                 self._after_failure(waiter, error, now)
 
-    def _after_failure(self, waiter: _Waiter, error: BaseException, now: float) -> None:
-        if isinstance(error, NotFoundError) or not is_retryable(
-            error, Safety.READ, max_retry_after=math.inf
+    def _log_outages(self, failures: dict[int, BackupsError]) -> None:
+        # One line per failed read, not per wait: a fleet's waits share their reads.
+        by_error: dict[int, tuple[BackupsError, int]] = {}
+        for error in failures.values():
+            held = by_error.get(id(error))
+            by_error[id(error)] = (error, 1 if held is None else held[1] + 1)
+        for error, count in by_error.values():
+            if isinstance(error, NotFoundError):
+                continue
+            logger.warning(
+                "polling %d backup%s failed after retries (%s); waits go on until their deadlines",
+                count,
+                "" if count == 1 else "s",
+                error,
+            )
+
+    def _after_failure(self, waiter: _Waiter, error: BackupsError, now: float) -> None:
+        retry_after = getattr(error, "retry_after", None)
+        if (
+            not waiter.heard
+            or isinstance(error, NotFoundError)
+            or not is_retryable(error, Safety.READ, max_retry_after=math.inf)
+            or (retry_after is not None and retry_after > self._transport.max_retry_after)
         ):
+            # A wait that never read its backup fails at once (the API is unreachable
+            # or refuses us: waiting out the deadline would only hide it), and so does
+            # one told to pause longer than the client accepts.
             waiter.fail(error)
             return
-        # A passing failure: try again next round, never sooner than a Retry-After.
-        retry_after = getattr(error, "retry_after", None) or 0.0
-        logger.info("polling backup %d failed (%s); trying again", waiter.backup_id, error)
-        waiter.schedule(now, at_least=retry_after)
+        # A passing outage: ridden out until the deadline, never polled sooner than a
+        # Retry-After, and reported on the WaitTimeoutError if it outlasts the wait.
+        waiter.last_error = error
+        waiter.schedule(now, at_least=retry_after or 0.0)
 
     @staticmethod
     def _type_filter(types: Iterable[BackupType | None]) -> str | None:
@@ -322,7 +359,8 @@ class Poller:
         self,
         by_server: dict[int, _ServerWants],
         seen: dict[int, Backup],
-        failures: dict[int, BaseException],
+        failures: dict[int, BackupsError],
+        unsure: set[int],
     ) -> None:
         type_filter = self._type_filter(t for wants in by_server.values() for t in wants.types)
         wanted = {backup_id for wants in by_server.values() for backup_id in wants.ids}
@@ -332,7 +370,9 @@ class Poller:
         )
         if len(by_server) > 1 and across_cost < per_server_cost:
             params = {} if type_filter is None else {"backup_type": type_filter}
-            self._across_pages[type_filter] = await self._read(params, wanted, seen, failures)
+            self._across_pages[type_filter] = await self._read(
+                params, wanted, seen, failures, unsure
+            )
             return
 
         async def read_server(server_id: int, wants: _ServerWants) -> None:
@@ -340,7 +380,9 @@ class Poller:
             kind = self._type_filter(wants.types)
             if kind is not None:
                 params["backup_type"] = kind
-            self._server_pages[server_id] = await self._read(params, wants.ids, seen, failures)
+            self._server_pages[server_id] = await self._read(
+                params, wants.ids, seen, failures, unsure
+            )
 
         await asyncio.gather(*(read_server(s, wants) for s, wants in by_server.items()))
 
@@ -349,9 +391,16 @@ class Poller:
         params: dict[str, str],
         wanted: set[int],
         seen: dict[int, Backup],
-        failures: dict[int, BaseException],
+        failures: dict[int, BackupsError],
+        unsure: set[int],
     ) -> int:
-        """Page through one list until every wanted backup was seen; return pages read."""
+        """Page through one list until every wanted backup still waited for was seen.
+
+        Returns the pages read. A failed read hurts only the backups it was still
+        looking for; a 404 for a page (DRF's "Invalid page." when the list shrank while
+        it was paged) leaves them to the detail route rather than failing their waits.
+        """
+        waiters = self._waiters
         remaining = set(wanted)
         pages = 0
         try:
@@ -359,18 +408,21 @@ class Poller:
                 async for backups, _ in walk:
                     pages += 1
                     for backup in backups:
-                        if backup.id in self._waiters:
+                        if backup.id in waiters:
                             seen[backup.id] = backup
                             remaining.discard(backup.id)
+                    remaining &= waiters.keys()  # waits that left need no more pages
                     if not remaining:
                         break
+        except NotFoundError:
+            unsure |= remaining
         except BackupsError as error:
             for backup_id in remaining:
                 failures[backup_id] = error
         return max(pages, 1)
 
     async def _read_details(
-        self, ids: set[int], seen: dict[int, Backup], failures: dict[int, BaseException]
+        self, ids: set[int], seen: dict[int, Backup], failures: dict[int, BackupsError]
     ) -> None:
         async def read_one(backup_id: int) -> None:
             try:
