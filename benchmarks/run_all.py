@@ -1,14 +1,16 @@
-"""Run every benchmark, then draw ``results/throughput.png`` for the README.
+"""Run every benchmark, then draw ``results/throughput.png`` and ``results/loop_block.png``.
 
 What it does: runs each ``bench_*.py`` in its own process, one after another (so they do
 not compete for the two cores), passing ``--quick`` through, and stops at the first that
-fails. Then it renders the throughput comparison (requests/second by concurrency, SDK vs
-raw aiohttp, httpx and requests, against the static responder and the fake API) with
-matplotlib's Agg backend. Targets are those of each script; see their docstrings.
+fails. Then it renders, with matplotlib's Agg backend, the throughput comparison
+(requests/second by concurrency, SDK vs raw aiohttp, httpx and requests, against the
+static responder and the fake API) and the event loop's longest block while one list
+page of 1,000 to 100,000 backups is read (SDK vs raw aiohttp, with orjson and json,
+against the 50 ms target). Targets are those of each script; see their docstrings.
 
 Run: ``python benchmarks/run_all.py [--quick]`` (quick: a smoke run of about half a
 minute, results under results/quick/, which version control ignores). ``--chart-only``
-redraws the chart from the results already there.
+redraws the charts from the results already there.
 """
 
 from __future__ import annotations
@@ -24,13 +26,26 @@ from typing import Any
 from _common import QUICK_RESULTS, RESULTS
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("bench_decode.py", "bench_throughput.py", "bench_fleet.py", "bench_memory.py")
+BENCHMARKS = (
+    "bench_decode.py",
+    "bench_throughput.py",
+    "bench_fleet.py",
+    "bench_memory.py",
+    "bench_loop_block.py",
+)
 COLORS = {"sdk": "#1f77b4", "aiohttp": "#7f7f7f", "httpx": "#ff7f0e", "requests": "#2ca02c"}
 LABELS = {
     "sdk": "asyncbackups SDK",
     "aiohttp": "raw aiohttp",
     "httpx": "httpx",
     "requests": "requests",
+}
+# The loop-block chart's bars: (call, JSON backend) -> colour, label.
+BLOCK_BARS = {
+    ("sdk", "orjson"): ("#1f77b4", "SDK list(), orjson"),
+    ("sdk", "json"): ("#aec7e8", "SDK list(), json"),
+    ("raw", "orjson"): ("#7f7f7f", "raw aiohttp + orjson.loads"),
+    ("raw", "json"): ("#c7c7c7", "raw aiohttp + json.loads"),
 }
 
 
@@ -74,12 +89,64 @@ def render_throughput(results: Path, output: Path) -> None:
     print(f"wrote {output.relative_to(HERE.parent)}")
 
 
+def render_loop_block(results: Path, output: Path) -> None:
+    """Grouped bars of the loop's longest block per page size, log scale, with the target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data: dict[str, Any] = json.loads(results.read_text())
+    rows = {(row["backups"], row["call"], row["backend"]): row for row in data["rows"]}
+    sizes = data["sizes"]
+    bars = [key for key in BLOCK_BARS if (sizes[0], *key) in rows]
+    figure, axis = plt.subplots(figsize=(9, 4.6))
+    width = 0.8 / len(bars)
+    for index, key in enumerate(bars):
+        positions = [i + (index - (len(bars) - 1) / 2) * width for i in range(len(sizes))]
+        values = [rows[(size, *key)]["longest_ms"] for size in sizes]
+        color, label = BLOCK_BARS[key]
+        drawn = axis.bar(positions, values, width, label=label, color=color)
+        labels = [f"{v:.1f}" if v < 10 else f"{v:.0f}" for v in values]
+        axis.bar_label(drawn, labels=labels, fontsize=7, padding=2)
+    target_ms = data["target_ms"]
+    axis.axhline(target_ms, color="#d62728", linestyle="--", linewidth=1)
+    axis.text(
+        0.5,
+        target_ms * 1.12,
+        f"target: <= {target_ms:g} ms at {data['target_backups']:,} backups",
+        color="#d62728",
+        fontsize=8,
+        ha="center",
+    )
+    axis.set_yscale("log")
+    top = max(row["longest_ms"] for row in rows.values())
+    axis.set_ylim(top=top * 8)  # room for the legend above the bars and the target line
+    axis.set_xticks(range(len(sizes)), [f"{size:,}" for size in sizes])
+    axis.set_xlabel("backups on the one page")
+    axis.set_ylabel("longest event-loop block, ms (median)")
+    axis.set_title(f"rounds: {data['rounds']}; labels: ms", fontsize=10)
+    axis.grid(axis="y", alpha=0.3)
+    axis.legend(fontsize=8, loc="upper left")
+    machine = data["machine"]
+    figure.suptitle(
+        "await client.backups.list() on one huge page: longest stretch the loop is blocked\n"
+        f"{machine['cpu_model']}, {machine['cores']} cores, Python {machine['python']}, "
+        f"aiohttp {machine['aiohttp']}, orjson {machine['orjson']}, {machine['date'][:10]}",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    figure.savefig(output, dpi=110)
+    plt.close(figure)
+    print(f"wrote {output.relative_to(HERE.parent)}")
+
+
 def main() -> None:
-    """Run each benchmark in turn, then render the chart."""
+    """Run each benchmark in turn, then render the charts."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run of each benchmark")
     parser.add_argument(
-        "--chart-only", action="store_true", help="only redraw the chart from existing results"
+        "--chart-only", action="store_true", help="only redraw the charts from existing results"
     )
     args = parser.parse_args()
     extra = ["--quick"] if args.quick else []
@@ -93,6 +160,7 @@ def main() -> None:
             sys.exit(f"{script} failed with exit status {code}")
     folder = QUICK_RESULTS if args.quick else RESULTS
     render_throughput(folder / "throughput.json", folder / "throughput.png")
+    render_loop_block(folder / "loop_block.json", folder / "loop_block.png")
     print()
     for script, seconds in timings:
         print(f"{script:24} {seconds:6.1f} s")
