@@ -1,9 +1,24 @@
 """The cattrs converters that turn the API's JSON into models.
 
 Two converters come from one factory: a fast one for the success path, and a detailed
-one that is only run after the fast one failed, to name the field to blame. Both are
-strict where the API is typed (an ``int`` is never a ``bool`` or a numeric string),
-ignore fields they do not know, and keep enum values they do not know.
+one that is only run after the fast one failed, to name the field to blame. The detailed
+converter is the one truth: the fast hook must accept exactly what it accepts and give the
+same values (``tests/test_decode_differential.py`` holds them to it), and when the fast
+hook refuses, the detailed converter's verdict is what the caller gets.
+
+The rules, the same in both:
+
+- an integer field (``id``, ``server.id``, ``size_mb``) takes an ``int`` (never a
+  ``bool``) or a whole-number ``float`` no larger than 2**53 in magnitude (JSON does not
+  tell ``501`` from ``501.0``, and some serializers write the latter); ``501.5``, NaN,
+  infinities, ``1e300`` and ``"501"`` are refused;
+- a string field takes a ``str`` (or ``null`` where the model allows ``None``);
+- a timestamp is an ISO 8601 string: read as UTC when it has no offset, and refused when
+  its instant in UTC falls outside what :class:`~datetime.datetime` holds (year 1-9999);
+- an enum value the SDK does not know keeps its text (an open enum member);
+- an object (the backup, its ``server``) must be a JSON object: anything else is blamed on
+  the object's own path; fields the models do not know are ignored, and a missing field is
+  refused unless the model gives it a default.
 """
 
 from __future__ import annotations
@@ -14,6 +29,7 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
+from cattrs.gen import make_dict_structure_fn
 
 from ._errors import ResponseValidationError
 from ._models import Backup, BackupStatus, BackupType, ServerRef
@@ -23,11 +39,18 @@ __all__ = ["decode_backup", "decode_backups", "make_converter"]
 _Enum = TypeVar("_Enum", BackupStatus, BackupType)
 
 
+# The largest magnitude up to which every whole float is exactly the integer meant; past
+# it a float is an approximation (2.0**53 + 1 == 2.0**53), not an ID.
+_WHOLE_FLOAT_LIMIT = 2.0**53
+
+
 def _structure_int(value: Any, _: type) -> int:
     if type(value) is int:
         return value
-    if type(value) is float and value.is_integer():
-        return int(value)
+    if type(value) is float:
+        if value.is_integer() and -_WHOLE_FLOAT_LIMIT <= value <= _WHOLE_FLOAT_LIMIT:
+            return int(value)
+        raise ValueError(f"expected a whole number within +/-2**53, got {value!r}")
     raise TypeError(f"expected an integer, got {type(value).__name__}")
 
 
@@ -41,9 +64,38 @@ def _structure_datetime(value: Any, _: type) -> datetime:
     if type(value) is not str:
         raise TypeError(f"expected an ISO 8601 timestamp, got {type(value).__name__}")
     parsed = datetime.fromisoformat(value)
-    # The API documents UTC; a timestamp without an offset is read as UTC rather than
-    # handed out naive, because naive and aware datetimes cannot even be compared.
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is None:
+        # The API documents UTC; a timestamp without an offset is read as UTC rather than
+        # handed out naive, because naive and aware datetimes cannot even be compared.
+        return parsed.replace(tzinfo=UTC)
+    if parsed.year == 1 or parsed.year == 9999:
+        # "9999-12-31T23:59:59-01:00" parses, but its instant is in year 10000 in UTC,
+        # and every .astimezone(UTC) of it (the CLI's, a caller's) would overflow.
+        try:
+            parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"timestamp outside the range of datetime in UTC: {value!r}") from None
+    return parsed
+
+
+def _objects_only(converter: cattrs.Converter) -> Callable[[type], Callable[[Any, type], Any]]:
+    """A hook factory for attrs classes that refuses anything but a JSON object.
+
+    The generated hooks index whatever they are given, so a string ``server`` was blamed
+    on ``server.id`` and a number on ``server``; now any non-object is blamed on itself.
+    """
+
+    def factory(cl: type) -> Callable[[Any, type], Any]:
+        generated: Callable[..., Any] = make_dict_structure_fn(cl, converter)
+
+        def structure(value: Any, _: type) -> Any:
+            if type(value) is not dict:
+                raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+            return generated(value, cl)
+
+        return structure
+
+    return factory
 
 
 def _enum_hook(enum_type: type[_Enum]) -> Callable[[Any, type], _Enum]:
@@ -63,8 +115,10 @@ def _enum_hook(enum_type: type[_Enum]) -> Callable[[Any, type], _Enum]:
 def _backup_hook() -> Callable[[Any, type], Backup]:
     """A hand-unrolled structure function for :class:`Backup`, the hot path of every list.
 
-    It accepts exactly what the generated hooks accept (the detailed converter still
-    explains any refusal), in well under half the time the generated hooks take.
+    It accepts exactly what the detailed converter accepts, with the same values, in well
+    under half the time the generated hooks take: the common case (an ``int``, a ``str``,
+    a known enum value, a timestamp in UTC) is written out here, and everything
+    else goes through the very hooks the converters use, so each rule lives in one place.
     """
     # The frozen classes' attrs __init__ goes through object.__setattr__ per field; on a
     # fresh instance the slots can be filled directly, which is what decoding does
@@ -88,18 +142,18 @@ def _backup_hook() -> Callable[[Any, type], Backup]:
     known_type = BackupType._value2member_map_
     status_of = _enum_hook(BackupStatus)
     type_of = _enum_hook(BackupType)
+    integer = _structure_int
+    timestamp = _structure_datetime
     parse_datetime = datetime.fromisoformat
+    utc = UTC
     text = str
 
-    def aware(value: Any) -> datetime:
-        if type(value) is not text:
-            raise TypeError("expected an ISO 8601 timestamp")
-        parsed = parse_datetime(value)
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-    # Written out inline, since a function call per field is a fifth of the cost here;
-    # anything unusual (an unknown enum value, a naive timestamp, a float size) takes
-    # the slower general path, and anything wrong raises for the detailed explanation.
+    # Written out inline, since a function call per field is a fifth of the cost here.
+    # A timestamp is taken as parsed only when it is in UTC (the API writes "Z", which
+    # fromisoformat gives as the UTC singleton): a naive one or one with another offset
+    # (possibly past the end of datetime's range in UTC) is handed to the shared hook.
+    # A ``server`` that is not a dict fails at ``server["id"]`` (no JSON value but an
+    # object takes a string index), as the detailed converter refuses it.
     def structure(data: Any, _: type) -> Backup:
         server = data["server"]
         server_id = server["id"]
@@ -108,10 +162,12 @@ def _backup_hook() -> Callable[[Any, type], Backup]:
         name = server.get("name")
         description = data.get("description")
         message = data.get("message")
-        if type(backup_id) is not int or type(server_id) is not int:
-            raise TypeError("expected an integer id")
+        if type(backup_id) is not int:
+            backup_id = integer(backup_id, int)
+        if type(server_id) is not int:
+            server_id = integer(server_id, int)
         if size is not None and type(size) is not int:
-            size = _structure_int(size, int)
+            size = integer(size, int)
         if (
             (name is not None and type(name) is not text)
             or (description is not None and type(description) is not text)
@@ -123,10 +179,21 @@ def _backup_hook() -> Callable[[Any, type], Backup]:
         status = known_status.get(raw_status) if type(raw_status) is text else None
         kind = known_type.get(raw_type) if type(raw_type) is text else None
         created = data["created_at"]
-        created_at = parse_datetime(created) if type(created) is text else aware(created)
-        if created_at.tzinfo is None:
-            created_at = created_at.replace(tzinfo=UTC)
+        if type(created) is text:
+            created_at = parse_datetime(created)
+            if created_at.tzinfo is not utc:
+                created_at = timestamp(created, datetime)
+        else:
+            created_at = timestamp(created, datetime)
         expires = data.get("expires_at")
+        if expires is None:
+            expires_at = None
+        elif type(expires) is text:
+            expires_at = parse_datetime(expires)
+            if expires_at.tzinfo is not utc:
+                expires_at = timestamp(expires, datetime)
+        else:
+            expires_at = timestamp(expires, datetime)
         server_ref = new(ServerRef)
         set_server_id(server_ref, server_id)
         set_name(server_ref, name)
@@ -137,7 +204,7 @@ def _backup_hook() -> Callable[[Any, type], Backup]:
         set_status(backup, status if status is not None else status_of(raw_status, BackupStatus))
         set_size(backup, size)
         set_created(backup, created_at)
-        set_expires(backup, None if expires is None else aware(expires))
+        set_expires(backup, expires_at)
         set_description(backup, description)
         set_message(backup, message)
         return backup
@@ -149,7 +216,7 @@ def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
     """Build a converter for the API's models.
 
     ``detailed_validation=True`` collects every failure with its path (slower); the
-    SDK only uses it to explain a body the fast converter could not decode.
+    SDK only uses it to decide, and explain, a body the fast hook did not decode.
     """
     converter = cattrs.Converter(detailed_validation=detailed_validation)
     converter.register_structure_hook(int, _structure_int)
@@ -157,6 +224,10 @@ def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
     converter.register_structure_hook(datetime, _structure_datetime)
     converter.register_structure_hook(BackupStatus, _enum_hook(BackupStatus))
     converter.register_structure_hook(BackupType, _enum_hook(BackupType))
+    # A factory, so the hooks are generated on first use, not at import.
+    converter.register_structure_hook_factory(
+        lambda cl: cl is Backup or cl is ServerRef, _objects_only(converter)
+    )
     if not detailed_validation:
         converter.register_structure_hook(Backup, _backup_hook())
     return converter
@@ -167,23 +238,33 @@ _DETAILED = make_converter(detailed_validation=True)
 _structure_backup: Callable[[Any, type], Backup] = _FAST.get_structure_hook(Backup)
 
 
-def _explain(value: Any, where: str) -> ResponseValidationError:
-    """Describe why ``value`` is not a backup, naming the first field to blame."""
-    try:
-        _DETAILED.structure(value, Backup)
-    except cattrs.BaseValidationError as exc:
-        problems = cattrs.transform_error(exc, path=where)
+def _refusal(error: Exception, value: Any, where: str) -> ResponseValidationError:
+    """The detailed converter's refusal as a ResponseValidationError naming the first field."""
+    if isinstance(error, cattrs.BaseValidationError):
+        problems = cattrs.transform_error(error, path=where)
         first = problems[0] if problems else f"invalid backup @ {where}"
         message, _, path = first.rpartition(" @ ")
         return ResponseValidationError(
             f"unexpected backup in the API's answer: {message} at {path}", path=path, body=value
         )
-    except Exception as exc:  # the detailed pass can fail in ways the fast one did not
-        return ResponseValidationError(
-            f"unexpected backup in the API's answer at {where}: {exc}", path=where, body=value
-        )
-    # The fast converter refused what the detailed one accepts: still a refusal.
-    return ResponseValidationError(f"unexpected backup in the API's answer at {where}", path=where)
+    return ResponseValidationError(
+        f"unexpected backup in the API's answer at {where}: {error}", path=where, body=value
+    )
+
+
+def _decode_in_detail(value: Any, where: str) -> Backup:
+    """Decode ``value`` with the detailed converter, whose verdict is final.
+
+    Only reached when the fast hook refused. Should the two ever disagree (the
+    differential test is there so that they do not), the value is still decoded rather
+    than refused with no field named: a drifted fast hook costs time, not correctness.
+    """
+    try:
+        return _DETAILED.structure(value, Backup)
+    except Exception as exc:
+        error = _refusal(exc, value, where)
+    # Raised outside the handler, so that it carries no context from the converter.
+    raise error
 
 
 def decode_backup(value: Any, *, where: str = "$") -> Backup:
@@ -201,8 +282,7 @@ def decode_backup(value: Any, *, where: str = "$") -> Backup:
         return _structure_backup(value, Backup)
     except Exception:
         pass
-    # Raised outside the handler, so that it carries no context from the converter.
-    raise _explain(value, where)
+    return _decode_in_detail(value, where)
 
 
 def decode_backups(values: Any, *, where: str = "$.results", offset: int = 0) -> list[Backup]:

@@ -16,6 +16,7 @@ from asyncbackups import (
     BackupType,
     ResponseValidationError,
     ServerRef,
+    _convert,
 )
 from asyncbackups._convert import decode_backup, decode_backups
 
@@ -159,6 +160,51 @@ def test_timestamp_with_an_offset_keeps_the_instant() -> None:
     assert backup.created_at.utcoffset() == timezone(timedelta(hours=2)).utcoffset(None)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("9999-12-31T23:59:59Z", datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        ("9999-12-31T23:59:59", datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        ("9999-12-31T23:59:59+01:00", datetime(9999, 12, 31, 22, 59, 59, tzinfo=UTC)),
+        ("0001-01-01T00:00:00Z", datetime(1, 1, 1, tzinfo=UTC)),
+        ("0001-01-01T00:00:00-01:00", datetime(1, 1, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_timestamp_at_the_edge_of_the_range_decodes(text: str, expected: datetime) -> None:
+    backup = decode_backup({**BACKUP, "created_at": text, "expires_at": text})
+    assert backup.created_at == expected
+    assert backup.expires_at == expected
+    assert backup.created_at.astimezone(UTC) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "10000-01-01T00:00:00Z",
+        "9999-12-31T23:59:59-01:00",  # year 10000 in UTC
+        "0001-01-01T00:00:00+01:00",  # year 0 in UTC
+        "0000-01-01T00:00:00Z",
+        "2025-13-01T00:00:00Z",
+        "2025-01-16T03:00:00+24:00",
+        "",
+    ],
+)
+@pytest.mark.parametrize("field", ["created_at", "expires_at"])
+def test_timestamp_outside_the_range_in_utc_or_invalid_is_refused_naming_it(
+    text: str, field: str
+) -> None:
+    with pytest.raises(ResponseValidationError) as caught:
+        decode_backup({**BACKUP, field: text})
+    assert caught.value.path == f"$.{field}"
+
+
+@pytest.mark.parametrize("value", [1737000000, 1737000000.0, True, [], {}])
+def test_timestamp_that_is_not_a_string_is_refused_naming_it(value: Any) -> None:
+    with pytest.raises(ResponseValidationError) as caught:
+        decode_backup({**BACKUP, "expires_at": value})
+    assert caught.value.path == "$.expires_at"
+
+
 def test_timestamp_with_fractional_seconds_decodes() -> None:
     backup = decode_backup({**BACKUP, "created_at": "2025-01-16T03:00:00.123456Z"})
     assert backup.created_at == datetime(2025, 1, 16, 3, 0, 0, 123456, tzinfo=UTC)
@@ -166,6 +212,62 @@ def test_timestamp_with_fractional_seconds_decodes() -> None:
 
 def test_integral_float_is_accepted_where_an_int_is_expected() -> None:
     assert decode_backup({**BACKUP, "size_mb": 4523.0}).size_mb == 4523
+
+
+@pytest.mark.parametrize(
+    ("payload", "read", "expected"),
+    [
+        ({**BACKUP, "id": 501.0}, lambda backup: backup.id, 501),
+        ({**BACKUP, "server": {"id": 12345.0}}, lambda backup: backup.server.id, 12345),
+        ({**BACKUP, "size_mb": 4523.0}, lambda backup: backup.size_mb, 4523),
+    ],
+    ids=["id", "server.id", "size_mb"],
+)
+def test_whole_number_float_decodes_to_an_int_in_every_integer_field(
+    payload: dict[str, Any], read: Any, expected: int
+) -> None:
+    # The case: 501.0 for "id" was refused by the fast decoder, accepted by the
+    # detailed one, and the error named no field.
+    value = read(decode_backup(payload))
+    assert value == expected
+    assert type(value) is int
+
+
+def test_whole_number_float_decodes_the_same_in_a_list() -> None:
+    backups = decode_backups([{**BACKUP_501, "id": 501.0}, {**BACKUP_499, "size_mb": 4456.0}])
+    assert backups == [EXPECTED_501, EXPECTED_499]
+    assert [type(backup.id) for backup in backups] == [int, int]
+
+
+@pytest.mark.parametrize("value", [2.0**53, -(2.0**53), -0.0, 0.0])
+def test_whole_number_float_up_to_2_pow_53_is_accepted(value: float) -> None:
+    backup = decode_backup({**BACKUP, "id": value})
+    assert backup.id == int(value)
+    assert type(backup.id) is int
+
+
+@pytest.mark.parametrize(
+    "value",
+    [501.5, 0.1, float("nan"), float("inf"), float("-inf"), 2.0**53 + 2, 1e300, True, False, "501"],
+)
+@pytest.mark.parametrize(
+    ("place", "path"),
+    [("id", "$.id"), ("server.id", "$.server.id"), ("size_mb", "$.size_mb")],
+)
+def test_integer_field_refuses_fractions_nonfinite_huge_floats_bools_and_strings(
+    value: Any, place: str, path: str
+) -> None:
+    payload: dict[str, Any] = {**BACKUP, "server": {**BACKUP["server"]}}
+    if place == "server.id":
+        payload["server"]["id"] = value
+    else:
+        payload[place] = value
+    with pytest.raises(ResponseValidationError) as caught:
+        decode_backup(payload)
+    assert caught.value.path == path
+    with pytest.raises(ResponseValidationError) as caught:
+        decode_backups([BACKUP_499, payload])
+    assert caught.value.path == path.replace("$", "$.results[1]")
 
 
 # -- wrong shapes: ResponseValidationError naming the field -------------------------
@@ -192,6 +294,12 @@ def _without(payload: dict[str, Any], key: str) -> dict[str, Any]:
         ({**BACKUP, "status": None}, "$.status"),
         ({**BACKUP, "backup_type": ["manual"]}, "$.backup_type"),
         ({**BACKUP, "description": 7}, "$.description"),
+        ({**BACKUP, "description": ["Automatic daily backup"]}, "$.description"),
+        ({**BACKUP, "message": 7}, "$.message"),
+        ({**BACKUP, "message": {}}, "$.message"),
+        (_without(BACKUP, "size_mb"), "$.size_mb"),
+        (_without(BACKUP, "status"), "$.status"),
+        (_without(BACKUP, "backup_type"), "$.backup_type"),
         (_without(BACKUP, "server"), "$.server"),
         ({**BACKUP, "server": {"name": "web-server-01"}}, "$.server.id"),
         ({**BACKUP, "server": {"id": "12345"}}, "$.server.id"),
@@ -207,11 +315,29 @@ def test_wrong_field_raises_response_validation_error_naming_it(
     assert path in str(caught.value)
 
 
-def test_server_that_is_not_an_object_is_blamed_on_the_server_field() -> None:
+@pytest.mark.parametrize("server", ["web-server-01", "", [], [12345], 12345, 12345.0, None, True])
+def test_server_that_is_not_an_object_is_blamed_on_the_server_field(server: Any) -> None:
+    # Not on "$.server.id", as a string or a list once was: they are not objects at all.
     with pytest.raises(ResponseValidationError) as caught:
-        decode_backup({**BACKUP, "server": "web-server-01"})
-    assert caught.value.path is not None
-    assert caught.value.path.startswith("$.server")
+        decode_backup({**BACKUP, "server": server})
+    assert caught.value.path == "$.server"
+    assert "$.server" in str(caught.value)
+
+
+def test_fast_decoder_refusing_what_the_detailed_converter_accepts_still_decodes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The detailed converter's word is final: were the fast hook ever to drift and refuse
+    # a good backup, the backup is slower to decode, not refused with no field named.
+    def refuse(value: Any, _: type) -> Backup:
+        raise TypeError("drifted")
+
+    monkeypatch.setattr(_convert, "_structure_backup", refuse)
+    assert decode_backup({**BACKUP_501, "id": 501.0}) == EXPECTED_501
+    assert decode_backups([BACKUP_501, BACKUP_499]) == [EXPECTED_501, EXPECTED_499]
+    with pytest.raises(ResponseValidationError) as caught:
+        decode_backups([BACKUP_501, {**BACKUP_499, "status": None}])
+    assert caught.value.path == "$.results[1].status"
 
 
 @pytest.mark.parametrize("value", [None, [], "backup", 501, 1.5, True, [BACKUP]])
