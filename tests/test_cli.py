@@ -7,6 +7,8 @@ durations and poll intervals.
 
 from __future__ import annotations
 
+import argparse
+import ast
 import io
 import json
 import socket
@@ -17,7 +19,11 @@ from typing import Any
 
 import pytest
 
+import asyncbackups._cli
+import asyncbackups.testing
+from asyncbackups import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_TOKEN
 from asyncbackups._cli import main
+from asyncbackups._cli._parser import build_parser, parse_arguments
 from asyncbackups.testing import FakeBackupsAPI
 
 TOKEN = "cli-test-token-5f3a"
@@ -383,6 +389,21 @@ def test_wait_timeout_and_request_timeout_are_told_apart(api: FakeBackupsAPI, cl
     assert run.code == 0
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [["wait", "501"], ["create", "1", "--wait"], ["fleet", "1", "2", "--wait"]],
+    ids=["wait", "create", "fleet"],
+)
+def test_a_poll_interval_above_the_sdks_longest_is_taken_as_given(
+    api: FakeBackupsAPI, cli: Any, argv: list[str]
+) -> None:
+    api.backup_seconds = 0  # each wait ends at its first read, long before a second poll
+
+    run = cli(*argv, "--poll-interval", "45")
+
+    assert run.code == 0, run.err
+
+
 def test_wait_on_a_missing_backup_exits_1(api: FakeBackupsAPI, cli: Any) -> None:
     run = cli("wait", "9999")
 
@@ -614,6 +635,16 @@ def test_every_command_has_help_with_an_example(cli: Any, command: str) -> None:
     assert f"examples:\n  asyncbackups {command}" in run.out
 
 
+def test_help_names_the_sdks_environment_variables_and_default_url(cli: Any) -> None:
+    top = cli("--help")
+    listing = cli("list", "--help")
+
+    assert f"  {ENV_TOKEN}     API token (--token wins)" in top.out
+    assert f"  {ENV_BASE_URL}  API base URL (--base-url wins)" in top.out
+    assert f"(default: ${ENV_TOKEN})" in listing.out
+    assert f"(default: ${ENV_BASE_URL}, else {DEFAULT_BASE_URL})" in " ".join(listing.out.split())
+
+
 def test_version(cli: Any) -> None:
     run = cli("--version")
 
@@ -670,8 +701,95 @@ def test_serve_on_a_taken_port_exits_1(cli: Any) -> None:
     assert_one_error_line(run, f"cannot listen on 127.0.0.1:{port}")
 
 
+def option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    return {option for action in parser._actions for option in action.option_strings}
+
+
+def serve_parser() -> argparse.ArgumentParser:
+    [commands] = [
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    ]
+    parser: argparse.ArgumentParser = commands.choices["serve"]
+    return parser
+
+
+def test_serve_takes_exactly_the_options_of_the_standalone_fake() -> None:
+    standalone = option_strings(asyncbackups.testing.build_parser())
+
+    # --json is every command's output switch; the rest must be the standalone fake's.
+    assert option_strings(serve_parser()) - {"--json"} == standalone
+    assert {"--chaos", "--seed", "--ignore-idempotency-keys", "--no-sample-data"} <= standalone
+    assert {"--host", "--port", "--token", "--page-size"} <= standalone
+
+
+def test_serve_parses_options_as_the_standalone_fake_does() -> None:
+    argv = [
+        "--host", "::1", "--port", "0", "--token", "t0k", "--backup-seconds", "0.5",
+        "--servers", "4", "--failing-servers", "2,3", "--page-size", "9", "--seed", "3",
+        "--chaos", "0.1", "--ignore-idempotency-keys", "--no-sample-data",
+    ]  # fmt: skip
+    standalone = vars(asyncbackups.testing.build_parser().parse_args(argv))
+
+    served = vars(parse_arguments(["serve", *argv]))
+
+    assert {name: served[name] for name in standalone} == standalone
+
+
+def test_serve_defaults_are_the_standalone_fakes() -> None:
+    standalone = vars(asyncbackups.testing.build_parser().parse_args([]))
+
+    served = vars(parse_arguments(["serve"]))
+
+    assert {name: served[name] for name in standalone} == standalone
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--port", "70000", "expected a port from 0 to 65535"),
+        ("--backup-seconds", "inf", "expected a non-negative number of seconds"),
+        ("--chaos", "2", "rate must be between 0 and 1"),
+        ("--page-size", "0", "page_size must be >= 1"),
+    ],
+)
+def test_serve_refuses_a_bad_fake_option_as_a_usage_error(
+    cli: Any, option: str, value: str, message: str
+) -> None:
+    run = cli("serve", "--port", "0", option, value)
+
+    assert run.code == 2
+    assert_one_error_line(run, message)
+
+
 def test_serve_with_an_unknown_failing_server_is_a_usage_error(cli: Any) -> None:
     run = cli("serve", "--port", "0", "--servers", "3", "--failing-servers", "2,99")
 
     assert run.code == 2
     assert_one_error_line(run, "99")
+
+
+# -- the command line's walls -------------------------------------------------------------
+
+
+def test_the_command_line_imports_only_the_public_api() -> None:
+    package = Path(asyncbackups._cli.__file__).parent
+    for module in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                # One level up from a module of _cli is _cli itself; more reaches the SDK.
+                assert node.level <= 1, (module.name, node.lineno)
+                if node.level:
+                    continue
+                modules, names = [node.module or ""], [alias.name for alias in node.names]
+            elif isinstance(node, ast.Import):
+                modules, names = [alias.name for alias in node.names], []
+            else:
+                continue
+            for name in modules:
+                parts = name.split(".")
+                if parts[0] == "asyncbackups":
+                    assert not any(part.startswith("_") for part in parts), (module.name, name)
+                    private = [n for n in names if n.startswith("_") and not n.endswith("__")]
+                    assert not private, (module.name, name, private)

@@ -138,6 +138,36 @@ def test_serve_answers_the_sdk_and_stops_on_sigint(
     assert seconds < 2
 
 
+def test_serve_takes_the_standalone_fakes_options_and_stops_on_sigint(
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    process = start(
+        "serve",
+        "--chaos", "0.1", "--seed", "3", "--ignore-idempotency-keys", "--no-sample-data",
+        "--host", "127.0.0.1", "--port", "0",
+    )  # fmt: skip
+    processes.append(process)
+
+    lines = Lines(process)
+    announced = [lines.next() for _ in range(3)]
+    assert announced[0].startswith("Fake Backups API listening on http://127.0.0.1:")
+    base_url = announced[1].removeprefix("export ASYNCBACKUPS_BASE_URL=")
+    assert base_url.startswith("http://127.0.0.1:")
+    assert announced[2] == "export ASYNCBACKUPS_TOKEN=test-token"
+
+    async def server_ids() -> list[int]:
+        # Retries see the seeded chaos through; no sample data means no backups at all.
+        async with BackupsClient("test-token", base_url=base_url, max_retries=10) as client:
+            return [backup.server_id for backup in await client.backups.list()]
+
+    assert asyncio.run(server_ids()) == []
+
+    code, _, err, seconds = interrupt(process)
+    assert code in (0, 130)
+    assert "Traceback" not in err
+    assert seconds < 2
+
+
 def test_serve_json_announces_one_line(processes: list[subprocess.Popen[bytes]]) -> None:
     port = free_port()
     process = start("serve", "--port", str(port), "--json")

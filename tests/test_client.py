@@ -10,21 +10,18 @@ import pytest
 from aiohttp import web
 from conftest import (
     BACKUP_501,
-    BACKUPS_URL,
     BASE_URL,
     SEED_LIST,
     TOKEN,
     LoopbackAPI,
-    MockAPI,
+    StartLoopback,
     json_response,
     loopback_client,
-    sent,
 )
 
 import asyncbackups
 from asyncbackups import APITimeoutError, BackupsClient
-
-URL_501 = BACKUPS_URL + "501/"
+from asyncbackups.testing import FakeBackupsAPI
 
 
 @pytest.fixture(autouse=True)
@@ -62,25 +59,25 @@ def test_token_that_is_not_text_raises_type_error() -> None:
 
 
 async def test_token_from_the_environment_is_sent(
-    monkeypatch: pytest.MonkeyPatch, mock_api: MockAPI
+    monkeypatch: pytest.MonkeyPatch, scripted_api: LoopbackAPI
 ) -> None:
     monkeypatch.setenv("ASYNCBACKUPS_TOKEN", "env-token-9")
-    mock_api.get(URL_501, payload=BACKUP_501)
-    async with BackupsClient() as client:
+    scripted_api.answer("GET", "backups/501/", payload=BACKUP_501)
+    async with BackupsClient(base_url=scripted_api.base_url) as client:
         await client.backups.get(501)
-    (call,) = sent(mock_api, "GET", URL_501)
-    assert call.kwargs["headers"]["Authorization"] == "Bearer env-token-9"
+    (request,) = scripted_api.seen
+    assert request.headers["Authorization"] == "Bearer env-token-9"
 
 
 async def test_explicit_token_wins_over_the_environment(
-    monkeypatch: pytest.MonkeyPatch, mock_api: MockAPI
+    monkeypatch: pytest.MonkeyPatch, scripted_api: LoopbackAPI
 ) -> None:
     monkeypatch.setenv("ASYNCBACKUPS_TOKEN", "env-token-9")
-    mock_api.get(URL_501, payload=BACKUP_501)
-    async with BackupsClient(TOKEN) as client:
+    scripted_api.answer("GET", "backups/501/", payload=BACKUP_501)
+    async with BackupsClient(TOKEN, base_url=scripted_api.base_url) as client:
         await client.backups.get(501)
-    (call,) = sent(mock_api, "GET", URL_501)
-    assert call.kwargs["headers"]["Authorization"] == f"Bearer {TOKEN}"
+    (request,) = scripted_api.seen
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
 
 
 # -- base URL -----------------------------------------------------------------------
@@ -91,16 +88,15 @@ def test_default_base_url_is_the_documented_one() -> None:
 
 
 async def test_base_url_from_the_environment_is_used(
-    monkeypatch: pytest.MonkeyPatch, mock_api: MockAPI
+    monkeypatch: pytest.MonkeyPatch, scripted_api: LoopbackAPI
 ) -> None:
     monkeypatch.setenv("ASYNCBACKUPS_TOKEN", TOKEN)
-    monkeypatch.setenv("ASYNCBACKUPS_BASE_URL", "https://backups.example.test/api/v2")
-    other = "https://backups.example.test/api/v2/backups/501/"
-    mock_api.get(other, payload=BACKUP_501)
+    monkeypatch.setenv("ASYNCBACKUPS_BASE_URL", scripted_api.origin + "api/v2")
+    scripted_api.answer("GET", "/api/v2/backups/501/", payload=BACKUP_501)
     async with BackupsClient() as client:
-        assert client.base_url == "https://backups.example.test/api/v2/"
+        assert client.base_url == scripted_api.origin + "api/v2/"
         await client.backups.get(501)
-    assert len(sent(mock_api, "GET", other)) == 1
+    assert scripted_api.paths() == ["GET /api/v2/backups/501/"]
 
 
 def test_explicit_base_url_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,39 +154,36 @@ def test_bad_options_fail_at_construction(options: dict[str, Any], error: type[E
         BackupsClient(TOKEN, **options)
 
 
-def test_client_is_constructed_outside_a_running_loop_and_used_inside_one(
-    mock_api: MockAPI,
-) -> None:
-    client = BackupsClient(TOKEN, base_url=BASE_URL)
-    mock_api.get(URL_501, payload=BACKUP_501)
+def test_client_is_constructed_outside_a_running_loop_and_used_inside_one() -> None:
+    # The fake API serves from its own thread: this test has no loop of its own.
+    with FakeBackupsAPI() as api:
+        client = BackupsClient(api.token, base_url=api.base_url)
 
-    async def use() -> int:
-        async with client:
-            return (await client.backups.get(501)).id
+        async def use() -> int:
+            async with client:
+                return (await client.backups.get(501)).id
 
-    assert asyncio.run(use()) == 501
+        assert asyncio.run(use()) == 501
+        assert api.requests[("GET", "backups/{id}/")] == 1
 
 
 # -- what every request carries ------------------------------------------------------
 
 
 async def test_every_request_carries_bearer_token_and_a_user_agent_naming_the_sdk(
-    client: BackupsClient, mock_api: MockAPI
+    scripted_api: LoopbackAPI, scripted_client: BackupsClient
 ) -> None:
-    mock_api.get(BACKUPS_URL, payload=SEED_LIST)
-    mock_api.get(URL_501, payload=BACKUP_501)
-    mock_api.delete(URL_501, status=204)
-    await client.backups.list()
-    await client.backups.get(501)
-    await client.backups.delete(501)
-    calls = [*sent(mock_api, "GET", BACKUPS_URL), *sent(mock_api, "GET", URL_501)]
-    calls += sent(mock_api, "DELETE", URL_501)
-    assert len(calls) == 3
-    for call in calls:
-        headers = call.kwargs["headers"]
-        assert headers["Authorization"] == f"Bearer {TOKEN}"
-        assert headers["User-Agent"].startswith(f"asyncbackups/{asyncbackups.__version__}")
-        assert "Idempotency-Key" not in headers
+    scripted_api.answer("GET", "backups/", payload=SEED_LIST)
+    scripted_api.answer("GET", "backups/501/", payload=BACKUP_501)
+    scripted_api.answer("DELETE", "backups/501/", status=204)
+    await scripted_client.backups.list()
+    await scripted_client.backups.get(501)
+    await scripted_client.backups.delete(501)
+    assert scripted_api.routes() == ["GET backups/", "GET backups/501/", "DELETE backups/501/"]
+    for request in scripted_api.seen:
+        assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+        assert request.headers["User-Agent"].startswith(f"asyncbackups/{asyncbackups.__version__}")
+        assert "Idempotency-Key" not in request.headers
 
 
 async def test_repr_names_the_base_url_and_state(client: BackupsClient) -> None:
@@ -203,9 +196,10 @@ async def test_repr_names_the_base_url_and_state(client: BackupsClient) -> None:
 # -- the concurrency cap and the timeout, against a real server ----------------------
 
 
-async def test_max_concurrency_caps_requests_in_flight(loopback: Any) -> None:
+async def test_max_concurrency_caps_requests_in_flight(loopback: StartLoopback) -> None:
     async def slow(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
-        await asyncio.sleep(0.05)
+        await api.hold_until_in_flight(3)  # the first three meet: the cap is reached
+        await asyncio.sleep(0.01)  # room for a request over the cap to show up
         return json_response(BACKUP_501)
 
     api = await loopback(slow)
@@ -216,7 +210,9 @@ async def test_max_concurrency_caps_requests_in_flight(loopback: Any) -> None:
     assert api.max_in_flight == 3
 
 
-async def test_timeout_bounds_an_attempt_and_raises_api_timeout_error(loopback: Any) -> None:
+async def test_timeout_bounds_an_attempt_and_raises_api_timeout_error(
+    loopback: StartLoopback,
+) -> None:
     async def stall(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
         return await api.stall()
 
@@ -225,12 +221,15 @@ async def test_timeout_bounds_an_attempt_and_raises_api_timeout_error(loopback: 
     async with loopback_client(api, timeout=0.05, max_retries=0) as client:
         with pytest.raises(APITimeoutError) as caught:
             await client.backups.get(501)
-    assert time.monotonic() - started < 1.0
+    # The server never answers: only the timeout ends the call.
+    assert time.monotonic() - started < 5.0
     assert caught.value.request_may_have_reached_server is True
     assert len(api.seen) == 1
 
 
-async def test_timeout_applies_to_each_attempt_not_to_the_whole_call(loopback: Any) -> None:
+async def test_timeout_applies_to_each_attempt_not_to_the_whole_call(
+    loopback: StartLoopback,
+) -> None:
     async def stall(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
         return await api.stall()
 
@@ -241,10 +240,12 @@ async def test_timeout_applies_to_each_attempt_not_to_the_whole_call(loopback: A
             await client.backups.get(501)
     elapsed = time.monotonic() - started
     assert len(api.seen) == 3
-    assert 0.15 <= elapsed < 1.5
+    # Three whole attempts of 0.05 s each, one after the other; the bound above only
+    # says the call ended (the server never answers).
+    assert 0.15 <= elapsed < 5.0
 
 
-async def test_answer_within_the_timeout_succeeds(loopback: Any) -> None:
+async def test_answer_within_the_timeout_succeeds(loopback: StartLoopback) -> None:
     async def prompt(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
         await asyncio.sleep(0.02)
         return json_response(BACKUP_501)
@@ -255,14 +256,17 @@ async def test_answer_within_the_timeout_succeeds(loopback: Any) -> None:
 
 
 async def test_time_spent_queued_behind_the_concurrency_cap_does_not_count_as_timeout(
-    loopback: Any,
+    loopback: StartLoopback,
 ) -> None:
     async def slowish(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
-        await asyncio.sleep(0.08)
+        await asyncio.sleep(0.15)  # well within the timeout, for each request alone
         return json_response(BACKUP_501)
 
     api = await loopback(slowish)
-    async with loopback_client(api, max_concurrency=1, timeout=0.3, max_retries=0) as client:
+    started = time.monotonic()
+    async with loopback_client(api, max_concurrency=1, timeout=0.5, max_retries=0) as client:
         backups = await asyncio.gather(*(client.backups.get(501) for _ in range(5)))
     assert len(backups) == 5
     assert api.max_in_flight == 1
+    # The last call waited its turn longer than the timeout, and still succeeded.
+    assert api.seen[-1].arrived - started > 0.5

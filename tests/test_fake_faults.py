@@ -8,13 +8,13 @@ import json
 import logging
 import re
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 import pytest
 
-from asyncbackups.testing import FakeBackupsAPI, Fault, FaultKind, Faults
+from asyncbackups.testing import FakeBackupsAPI, Fault, FaultKind, FaultRule, Faults, When
 
 
 @pytest.fixture
@@ -427,6 +427,54 @@ def test_a_rule_with_several_faults_draws_among_them() -> None:
 def test_rule_arguments_out_of_range_are_rejected(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         Faults().drop_before(**kwargs)
+
+
+SHORTCUTS: dict[str, Callable[[Faults, When], FaultRule]] = {
+    "status_before": lambda faults, when: faults.status_before(429, retry_after=1, **when),
+    "status_after": lambda faults, when: faults.status_after(502, **when),
+    "drop_before": lambda faults, when: faults.drop_before(**when),
+    "drop_after": lambda faults, when: faults.drop_after(**when),
+    "delay": lambda faults, when: faults.delay(0.5, **when),
+    "malformed": lambda faults, when: faults.malformed("html", **when),
+    "add": lambda faults, when: faults.add(Fault(FaultKind.DROP_BEFORE), **when),
+}
+
+
+@pytest.mark.parametrize("shortcut", SHORTCUTS)
+def test_every_shortcut_takes_the_when_keywords(shortcut: str) -> None:
+    when: When = {
+        "method": "post",
+        "path": "/api/v1/backups/",
+        "times": 2,
+        "rate": 0.5,
+        "skip": 1,
+    }
+
+    rule = SHORTCUTS[shortcut](Faults(), when)
+
+    assert (rule.method, rule.path, rule.times, rule.rate, rule.skip) == (
+        "POST",
+        "backups/",
+        2,
+        0.5,
+        1,
+    )
+
+
+@pytest.mark.parametrize("shortcut", SHORTCUTS)
+def test_every_shortcut_defaults_to_every_request_always(shortcut: str) -> None:
+    rule = SHORTCUTS[shortcut](Faults(), {})
+
+    assert (rule.method, rule.path, rule.times, rule.rate, rule.skip) == (None, None, None, None, 0)
+
+
+@pytest.mark.parametrize("shortcut", SHORTCUTS)
+def test_a_shortcut_refuses_an_unknown_when_keyword(shortcut: str) -> None:
+    faults = Faults()
+
+    with pytest.raises(TypeError, match="tims"):
+        SHORTCUTS[shortcut](faults, {"tims": 1})  # type: ignore[typeddict-unknown-key]
+    assert faults.rules == ()
 
 
 def test_fault_arguments_out_of_range_are_rejected() -> None:

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 import asyncbackups.testing
-from asyncbackups.testing import FakeBackupsAPI, serve
+from asyncbackups.testing import FakeBackupsAPI, build_parser, fake_from_arguments, serve
 
 
 def free_port() -> int:
@@ -166,6 +166,15 @@ def test_threaded_fake_takes_control_calls_from_the_test_thread() -> None:
         assert api.requests[("GET", "backups/")] == 2
 
 
+def test_a_page_size_below_one_is_refused_at_construction_and_later() -> None:
+    with pytest.raises(ValueError, match="page_size must be >= 1, got 0"):
+        FakeBackupsAPI(page_size=0)
+    api = FakeBackupsAPI(page_size=3)
+    with pytest.raises(ValueError, match="page_size must be >= 1, got -1"):
+        api.page_size = -1
+    assert api.page_size == 3
+
+
 async def test_threaded_fake_serves_an_async_test_from_its_own_loop() -> None:
     with FakeBackupsAPI() as api:
         async with (
@@ -283,7 +292,7 @@ def test_plugin_works_in_a_user_project_with_strict_markers(tmp_path: Path) -> N
 def test_plugin_import_does_not_load_the_server() -> None:
     code = (
         "import sys, asyncbackups.testing.plugin, asyncbackups.testing as t; "
-        "print('aiohttp.web' in sys.modules, 'asyncbackups.testing._runner' in sys.modules, "
+        "print('aiohttp.web' in sys.modules, 'asyncbackups.testing._fake_api' in sys.modules, "
         "t.FakeBackupsAPI.__name__)"
     )
     result = subprocess.run(
@@ -362,6 +371,9 @@ async def test_standalone_process_on_port_zero_stops_on_sigint() -> None:
         (["--failing-servers", "x,y"], 2, "expected IDs"),
         (["--failing-servers", "99"], 2, "no server 99"),
         (["--page-size", "0"], 2, "page_size"),
+        (["--port", "70000"], 2, "expected a port from 0 to 65535"),
+        (["--backup-seconds", "nan"], 2, "expected a non-negative number of seconds"),
+        (["--chaos", "1.5"], 2, "rate must be between 0 and 1"),
     ],
 )
 def test_standalone_refuses_bad_options(args: list[str], code: int, message: str) -> None:
@@ -386,6 +398,38 @@ def test_standalone_on_a_taken_port_exits_1_with_one_line() -> None:
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_fake_from_arguments_applies_every_option() -> None:
+    args = build_parser().parse_args(
+        [
+            "--host", "::1", "--port", "0", "--token", "arg-token", "--backup-seconds", "2",
+            "--servers", "3", "--failing-servers", "2", "--page-size", "7", "--seed", "3",
+            "--chaos", "0.25", "--ignore-idempotency-keys", "--no-sample-data",
+        ]
+    )  # fmt: skip
+
+    api = fake_from_arguments(args)
+
+    assert (api.host, api.token, api.backup_seconds, api.page_size) == ("::1", "arg-token", 2, 7)
+    assert not api.honor_idempotency_keys
+    assert [(server.id, server.failing) for server in api.servers()] == [
+        (1, False),
+        (2, True),
+        (3, False),
+    ]
+    assert api.faults.seed == 3
+    [chaos] = api.faults.rules
+    assert chaos.rate == 0.25
+
+
+def test_fake_from_arguments_without_options_is_the_documented_example() -> None:
+    api = fake_from_arguments(build_parser().parse_args([]))
+
+    assert (api.host, api.token, api.page_size) == ("127.0.0.1", "test-token", 100)
+    assert api.honor_idempotency_keys
+    assert [backup.id for backup in api.backups(server_id=12345)] == [501, 499, 495]
+    assert api.faults.rules == ()
 
 
 # -- the public surface ----------------------------------------------------------------

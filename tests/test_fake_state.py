@@ -328,6 +328,14 @@ def test_views_refuse_a_bad_configuration(state: BackupsState) -> None:
         BackupsViews(state, token="two words")
 
 
+def test_views_refuse_a_page_size_below_one_set_later(state: BackupsState) -> None:
+    views = BackupsViews(state, token="t", page_size=2)
+
+    with pytest.raises(ValueError, match="page_size must be >= 1, got 0"):
+        views.page_size = 0
+    assert views.page_size == 2
+
+
 # -- idempotency store and journal ---------------------------------------------------
 
 

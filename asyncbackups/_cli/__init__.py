@@ -3,7 +3,7 @@
 ``main`` is the console script's entry point (``asyncbackups._cli:main``). Inside:
 ``_parser`` (the commands and options), ``_commands`` (those that call the API),
 ``_fake`` (``serve`` and ``demo``, on ``asyncbackups.testing``), ``_output`` (JSON,
-rich or plain text) and ``_status`` (exit statuses).
+rich or plain text) and ``_exit_codes`` (exit statuses).
 """
 
 from __future__ import annotations

@@ -16,11 +16,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
-from asyncbackups import BackupsClient
+from asyncbackups import ENV_TOKEN, BackupsClient
 
+from ._exit_codes import CommandError, ExitCode, UsageError
 from ._output import Output, backup_json, describe_backup, one_line, outcome_json
 from ._parser import parse_id
-from ._status import CommandError, ExitCode, UsageError
 
 __all__ = [
     "create_command",
@@ -33,10 +33,6 @@ __all__ = [
     "wait_command",
 ]
 
-TOKEN_ENV = "ASYNCBACKUPS_TOKEN"
-# The SDK's own ceiling for poll intervals; a longer --poll-interval raises it to match.
-_MAX_POLL_INTERVAL = 30.0
-
 
 def make_client(args: argparse.Namespace) -> BackupsClient:
     """A client configured from the connection options; nothing is sent yet.
@@ -44,9 +40,9 @@ def make_client(args: argparse.Namespace) -> BackupsClient:
     Raises :class:`UsageError` without a token; the SDK's ``ValueError``/``TypeError``
     for other bad settings.
     """
-    if args.token is None and not os.environ.get(TOKEN_ENV):
+    if args.token is None and not os.environ.get(ENV_TOKEN):
         # The SDK would say the same, but in terms of its constructor, not of flags.
-        raise UsageError(f"no API token: pass --token or set ${TOKEN_ENV}")
+        raise UsageError(f"no API token: pass --token or set ${ENV_TOKEN}")
     options: dict[str, Any] = {}
     if args.base_url is not None:
         options["base_url"] = args.base_url
@@ -77,7 +73,6 @@ def _wait_options(args: argparse.Namespace, *, timeout_keyword: str = "timeout")
         options[timeout_keyword] = args.wait_timeout
     if args.poll_interval is not None:
         options["poll_interval"] = args.poll_interval
-        options["max_poll_interval"] = max(args.poll_interval, _MAX_POLL_INTERVAL)
     return options
 
 

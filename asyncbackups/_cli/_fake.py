@@ -1,6 +1,6 @@
 """The commands built on the fake API: ``serve`` it on loopback, or run the ``demo``.
 
-``asyncbackups.testing`` loads aiohttp.web, so it is imported only by these commands.
+``FakeBackupsAPI`` loads aiohttp.web, so only these commands reach for it.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from asyncbackups import Backup, BackupsClient, BackupType, FleetResult
 
+from ._exit_codes import CommandError, ExitCode, UsageError
 from ._output import Output, backup_json, one_line, outcome_json
-from ._parser import DEFAULT_SERVE_TOKEN
-from ._status import CommandError, ExitCode, UsageError
 
 if TYPE_CHECKING:
     from asyncbackups.testing import FakeBackupsAPI
@@ -30,23 +29,14 @@ _HOST = "127.0.0.1"
 
 
 def serve_command(args: argparse.Namespace, out: Output) -> int:
-    """``serve``: the fake API on loopback until SIGINT/SIGTERM; prints URL and token.
+    """``serve``: the fake API until SIGINT/SIGTERM, as ``python -m asyncbackups.testing``.
 
-    The token printed is the fake's own, never the caller's $ASYNCBACKUPS_TOKEN.
+    Prints its URL and token: the fake's own (``--token``), never the caller's.
     """
-    from asyncbackups.testing import FakeBackupsAPI, announce, run
+    from asyncbackups.testing import announce, fake_from_arguments, run
 
-    token = args.token if args.token is not None else DEFAULT_SERVE_TOKEN
     try:
-        api = FakeBackupsAPI(
-            token=token,
-            backup_seconds=args.backup_seconds,
-            page_size=args.page_size,
-            fleet=args.servers,
-            failing_servers=args.failing_servers,
-            host=_HOST,
-            port=args.port,
-        )
+        api = fake_from_arguments(args)
     except (ValueError, LookupError) as error:  # a bad token, an unknown failing server
         raise UsageError(one_line(str(error))) from None
 
@@ -57,7 +47,7 @@ def serve_command(args: argparse.Namespace, out: Output) -> int:
         run(api, on_ready=announce_json if out.json_mode else announce)
     except OSError as error:
         reason = one_line(error.strerror or str(error))
-        raise CommandError(f"cannot listen on {_HOST}:{args.port}: {reason}") from None
+        raise CommandError(f"cannot listen on {args.host}:{args.port}: {reason}") from None
     return ExitCode.OK
 
 
@@ -102,7 +92,6 @@ async def _demo(servers: int, backup_seconds: float, out: Output) -> int:
     # Polls a tenth of a backup apart at first, never more than a fifth: a wait hears of
     # completion soon after it happens, in a few shared rounds.
     poll_interval = max(0.01, backup_seconds / 10)
-    max_poll_interval = max(poll_interval, backup_seconds / 5)
     report: dict[str, Any] = {"servers": servers, "failing_servers": failing}
     api = FakeBackupsAPI(
         token=secrets.token_urlsafe(16),
@@ -127,7 +116,7 @@ async def _demo(servers: int, backup_seconds: float, out: Output) -> int:
                 description="asyncbackups demo",
                 wait=True,
                 poll_interval=poll_interval,
-                max_poll_interval=max_poll_interval,
+                max_poll_interval=backup_seconds / 5,
                 on_progress=bar.record,
             )
         fleet_seconds = time.monotonic() - fleet_started

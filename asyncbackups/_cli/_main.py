@@ -7,10 +7,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from asyncbackups import BackupFailedError, BackupsError, WaitTimeoutError
+from asyncbackups import ENV_TOKEN, BackupFailedError, BackupsError, WaitTimeoutError
 
 from ._commands import (
-    TOKEN_ENV,
     create_command,
     delete_command,
     fleet_command,
@@ -18,10 +17,10 @@ from ._commands import (
     restore_command,
     wait_command,
 )
+from ._exit_codes import CommandError, ExitCode
 from ._fake import demo_command, serve_command
 from ._output import Output, error_json, one_line
 from ._parser import parse_arguments
-from ._status import CommandError, ExitCode
 
 __all__ = ["main"]
 
@@ -48,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     # Before parsing succeeds only a guess can say whether errors should be JSON.
     out = Output(json_mode="--json" in arguments)
-    secrets_to_hide = [os.environ.get(TOKEN_ENV) or ""]
+    secrets_to_hide = [os.environ.get(ENV_TOKEN) or ""]
     try:
         try:
             args = parse_arguments(arguments)

@@ -13,20 +13,19 @@ import re
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from asyncbackups import __version__
+from asyncbackups import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_TOKEN, __version__
+from asyncbackups.testing import add_serve_arguments
 
-from ._status import EXIT_STATUS_HELP, UsageError
+from ._exit_codes import EXIT_STATUS_HELP, UsageError
 
 __all__ = ["PROG", "build_parser", "parse_arguments", "parse_id"]
 
 PROG = "asyncbackups"
-DEFAULT_SERVE_PORT = 8000
-DEFAULT_SERVE_TOKEN = "test-token"
 DEFAULT_DEMO_SERVERS = 300
 DEFAULT_DEMO_BACKUP_SECONDS = 2.5
 
 # What each global option is when it was not given; ``None`` leaves it to the SDK
-# (which reads $ASYNCBACKUPS_TOKEN and $ASYNCBACKUPS_BASE_URL itself).
+# (which reads the environment itself).
 _GLOBAL_DEFAULTS: dict[str, Any] = {
     "token": None,
     "base_url": None,
@@ -77,13 +76,6 @@ def _count(text: str) -> int:
     return int(match.group(1))
 
 
-def _port(text: str) -> int:
-    port = _count(text)
-    if port > 65_535:
-        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
-    return port
-
-
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -99,13 +91,6 @@ def _positive_seconds(text: str) -> float:
     if value == 0:
         raise argparse.ArgumentTypeError(f"expected more than 0 seconds, got {text!r}")
     return value
-
-
-def _id_list(text: str) -> list[int]:
-    try:
-        return [parse_id(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected IDs like 3,7,12, got {text!r}") from None
 
 
 # -- shared options -----------------------------------------------------------------------
@@ -129,13 +114,13 @@ def _connection_options(*, timeout_flag: bool = True) -> Parser:
     group.add_argument(
         "--token",
         default=argparse.SUPPRESS,
-        help="API token (default: $ASYNCBACKUPS_TOKEN); never printed",
+        help=f"API token (default: ${ENV_TOKEN}); never printed",
     )
     group.add_argument(
         "--base-url",
         default=argparse.SUPPRESS,
         metavar="URL",
-        help="API base URL (default: $ASYNCBACKUPS_BASE_URL, else https://admin.vps.org/api/v1/)",
+        help=f"API base URL (default: ${ENV_BASE_URL}, else {DEFAULT_BASE_URL})",
     )
     flags = ("--timeout", "--request-timeout") if timeout_flag else ("--request-timeout",)
     group.add_argument(
@@ -188,14 +173,14 @@ def build_parser() -> Parser:
         description="Back up, list, wait for and restore VPS backups from the command line.",
         epilog=_epilog(
             "asyncbackups demo                      # everything, against a built-in fake API",
-            "export ASYNCBACKUPS_TOKEN=...          # or pass --token",
+            f"export {ENV_TOKEN}=...          # or pass --token",
             "asyncbackups list --server-id 12345",
             "asyncbackups create 12345 --description 'before upgrade' --wait",
             "asyncbackups fleet --from-file servers.txt --wait",
         )
         + "\n\nenvironment:\n"
-        "  ASYNCBACKUPS_TOKEN     API token (--token wins)\n"
-        "  ASYNCBACKUPS_BASE_URL  API base URL (--base-url wins)\n\n" + EXIT_STATUS_HELP,
+        f"  {ENV_TOKEN:<21}  API token (--token wins)\n"
+        f"  {ENV_BASE_URL:<21}  API base URL (--base-url wins)\n\n" + EXIT_STATUS_HELP,
         formatter_class=_RAW,
         parents=[connection],
         allow_abbrev=False,
@@ -324,52 +309,18 @@ def build_parser() -> Parser:
 
     serve = command(
         "serve",
-        "Serve the built-in fake Backups API on 127.0.0.1 until Ctrl-C.",
+        "Serve the built-in fake Backups API (on 127.0.0.1 by default) until Ctrl-C.",
         _epilog(
             "asyncbackups serve --servers 500 --failing-servers 7,42",
             "asyncbackups serve --port 0 --backup-seconds 1   # then run its export lines",
+            "asyncbackups serve --chaos 0.1 --seed 3          # about 1 request in 10 misbehaves",
         )
         + "\n\nIt prints its base URL and the token it accepts (a test token, not yours)."
+        "\nThe options are those of 'python -m asyncbackups.testing'."
         "\n\nexit status: 0 stopped, 1 could not listen, 2 usage error",
         parents=[json_only],
     )
-    serve.add_argument(
-        "--port",
-        type=_port,
-        default=DEFAULT_SERVE_PORT,
-        metavar="N",
-        help=f"port to listen on; 0 picks a free one (default: {DEFAULT_SERVE_PORT})",
-    )
-    serve.add_argument(
-        "--token",
-        default=argparse.SUPPRESS,
-        metavar="T",
-        help=f"the bearer token the fake accepts (default: {DEFAULT_SERVE_TOKEN})",
-    )
-    serve.add_argument(
-        "--servers",
-        type=_count,
-        default=0,
-        metavar="N",
-        help="add servers 1..N, each with one automatic backup (server 12345 is always there)",
-    )
-    serve.add_argument(
-        "--backup-seconds",
-        type=_seconds,
-        default=5.0,
-        metavar="S",
-        help="how long a new backup stays in_progress (default: 5)",
-    )
-    serve.add_argument(
-        "--failing-servers",
-        type=_id_list,
-        default=[],
-        metavar="IDS",
-        help="comma-separated servers whose backups fail, e.g. 7,42",
-    )
-    serve.add_argument(
-        "--page-size", type=_id, default=100, metavar="N", help="backups per list page"
-    )
+    add_serve_arguments(serve)
 
     demo = command(
         "demo",

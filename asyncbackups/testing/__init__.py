@@ -7,7 +7,7 @@ The fake is a real HTTP server (aiohttp.web) on loopback that any client can tal
         api.advance(2)                       # time is driven, not waited for
         api.faults.status_before(429, retry_after=0.05, times=1)
 
-``FakeBackupsAPI`` (and the ``serve``/``run``/``main`` entry points) load aiohttp on
+``FakeBackupsAPI`` (and the ``serve``/``run``/``main`` entry points) load aiohttp.web on
 first use, so importing this package, as the pytest plugin does in every run, is cheap.
 """
 
@@ -16,8 +16,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._arguments import add_serve_arguments, build_parser
 from ._clock import Clock
-from ._faults import Fault, FaultKind, FaultRule, Faults
+from ._faults import Fault, FaultKind, FaultRule, Faults, When
 from ._journal import Journal, RecordedRequest
 from ._state import (
     BackupsState,
@@ -30,8 +31,8 @@ from ._state import (
 )
 
 if TYPE_CHECKING:
-    from ._runner import FakeBackupsAPI
-    from ._serve import announce, build_parser, main, run, serve
+    from ._fake_api import FakeBackupsAPI
+    from ._serve import announce, fake_from_arguments, main, run, serve
 
 __all__ = [
     "BackupsState",
@@ -49,8 +50,11 @@ __all__ = [
     "RestoreRefusedError",
     "UnknownBackupError",
     "UnknownServerError",
+    "When",
+    "add_serve_arguments",
     "announce",
     "build_parser",
+    "fake_from_arguments",
     "main",
     "run",
     "serve",
@@ -58,9 +62,9 @@ __all__ = [
 
 # The names whose modules import aiohttp, loaded when first used.
 _LAZY = {
-    "FakeBackupsAPI": "._runner",
+    "FakeBackupsAPI": "._fake_api",
     "announce": "._serve",
-    "build_parser": "._serve",
+    "fake_from_arguments": "._serve",
     "main": "._serve",
     "run": "._serve",
     "serve": "._serve",

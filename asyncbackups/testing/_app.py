@@ -18,11 +18,10 @@ from aiohttp import web
 from ._clock import Clock
 from ._faults import Fault, FaultKind, Faults
 from ._journal import Journal, RecordedRequest
-from ._views import ApiRequest, BackupsViews, Reply, resolve
+from ._views import JSON_CONTENT_TYPE, ApiRequest, BackupsViews, Reply, resolve
 
 __all__ = ["build_app"]
 
-_JSON: Final = "application/json"
 _PROXY_ERROR_PAGE: Final = (
     b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
     b"<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body>"
@@ -42,7 +41,7 @@ def _malformed(reply: Reply, style: str) -> Reply:
     if style == "html":
         return Reply(status, _PROXY_ERROR_PAGE, reply.headers, "text/html; charset=utf-8")
     source = reply.body or b'{"detail":"'
-    return Reply(status, source[: max(1, len(source) // 2)], reply.headers, _JSON)
+    return Reply(status, source[: max(1, len(source) // 2)], reply.headers, JSON_CONTENT_TYPE)
 
 
 class _Handler:

@@ -27,14 +27,14 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, TypedDict, Unpack
 
-__all__ = ["Fault", "FaultKind", "FaultRule", "Faults", "MalformedStyle", "PathPattern"]
+from ._views import API_PREFIX, JSON_CONTENT_TYPE
+
+__all__ = ["Fault", "FaultKind", "FaultRule", "Faults", "MalformedStyle", "PathPattern", "When"]
 
 MalformedStyle = Literal["truncated", "html"]
 PathPattern = str | re.Pattern[str] | None
-
-_API_PREFIX: Final = "/api/v1/"
 
 
 class FaultKind(enum.StrEnum):
@@ -56,7 +56,7 @@ class Fault:
     status: int | None = None
     retry_after: str | None = None
     body: bytes | None = None
-    content_type: str = "application/json"
+    content_type: str = JSON_CONTENT_TYPE
     seconds: float = 0.0
     style: MalformedStyle = "truncated"
 
@@ -115,33 +115,47 @@ def _check_status(status: int) -> int:
 def _normalize_path(path: PathPattern) -> PathPattern:
     if isinstance(path, str):
         # Accept "/api/v1/backups/", "/backups/" and "backups/" alike.
-        if path.startswith(_API_PREFIX):
-            return path[len(_API_PREFIX) :]
+        if path.startswith(API_PREFIX):
+            return path[len(API_PREFIX) :]
         return path.lstrip("/")
     return path
 
 
-class FaultRule:
-    """When faults strike, and the faults to draw from; counts what it matched and fired.
+class When(TypedDict, total=False):
+    """Which requests a rule's faults strike: the keywords every rule-adding method takes.
 
-    ``method`` ``None`` (or ``"*"``) matches any method. ``path`` ``None`` matches any
-    path; a string matches a path relative to ``/api/v1/`` exactly (``"backups/501/"``)
-    or a route template (``"backups/{id}/"``, ``"servers/{server_id}/restore/"``); a
-    compiled pattern must match the relative path in full. Of the matching requests the
-    first ``skip`` pass untouched; after that each fires with probability ``rate``
-    (``None``: always) until ``times`` have fired (``None``: no limit).
+    ``method`` ``None`` (the default, or ``"*"``) matches any method. ``path`` ``None``
+    (the default) matches any path; a string matches a path relative to ``/api/v1/``
+    exactly (``"backups/501/"``) or a route template (``"backups/{id}/"``,
+    ``"servers/{server_id}/restore/"``); a compiled pattern must match the relative path
+    in full. Of the matching requests the first ``skip`` (default 0) pass untouched;
+    after that each fires with probability ``rate`` (default ``None``: always) until
+    ``times`` have fired (default ``None``: no limit).
+    """
+
+    method: str | None
+    path: PathPattern
+    times: int | None
+    rate: float | None
+    skip: int
+
+
+class FaultRule:
+    """When faults strike (see ``When``), and the faults to draw from.
+
+    Counts the requests it ``matched`` and the faults it ``fired``.
     """
 
     def __init__(
         self,
         menu: Sequence[Sequence[Fault]],
         *,
-        method: str | None,
-        path: PathPattern,
-        times: int | None,
-        rate: float | None,
-        skip: int,
         rng: random.Random,
+        method: str | None = None,
+        path: PathPattern = None,
+        times: int | None = None,
+        rate: float | None = None,
+        skip: int = 0,
     ) -> None:
         """Build a rule; use ``Faults`` methods instead, which also register it."""
         if not menu or not all(menu):
@@ -200,10 +214,10 @@ class FaultRule:
 class Faults:
     """The fault rules of one fake API, and counters of the faults injected.
 
-    Every rule-adding method takes the same "when" arguments (see ``FaultRule``):
-    ``method``, ``path``, ``times``, ``rate`` and ``skip``, and returns the rule, whose
-    ``matched``/``fired`` counters a test may read. Rules stay until ``remove`` or
-    ``clear``. Safe to use from any thread while the server runs.
+    Every rule-adding method takes the same ``When`` keywords (``method``, ``path``,
+    ``times``, ``rate`` and ``skip``) and returns the rule, whose ``matched``/``fired``
+    counters a test may read. Rules stay until ``remove`` or ``clear``. Safe to use
+    from any thread while the server runs.
     """
 
     def __init__(self, *, seed: int = 0) -> None:
@@ -230,21 +244,13 @@ class Faults:
         with self._lock:
             return Counter(self._injected)
 
-    def add(
-        self,
-        *faults: Fault,
-        method: str | None = None,
-        path: PathPattern = None,
-        times: int | None = None,
-        rate: float | None = None,
-        skip: int = 0,
-        seed: int | None = None,
-    ) -> FaultRule:
+    def add(self, *faults: Fault, seed: int | None = None, **when: Unpack[When]) -> FaultRule:
         """Add a rule that injects one of ``faults`` (drawn at random if several).
 
         ``seed`` overrides the rule's own seed (by default derived from the registry's).
+        Takes the ``When`` keywords: ``method``, ``path``, ``times``, ``rate``, ``skip``.
         """
-        return self._add([[fault] for fault in faults], method, path, times, rate, skip, seed)
+        return self._add([[fault] for fault in faults], seed=seed, **when)
 
     def status_before(
         self,
@@ -252,26 +258,17 @@ class Faults:
         *,
         retry_after: float | str | None = None,
         body: bytes | str | dict[str, object] | None = None,
-        content_type: str = "application/json",
-        method: str | None = None,
-        path: PathPattern = None,
-        times: int | None = None,
-        rate: float | None = None,
-        skip: int = 0,
+        content_type: str = JSON_CONTENT_TYPE,
+        **when: Unpack[When],
     ) -> FaultRule:
         """Answer ``status`` without doing the work (e.g. 429 or 503).
 
         ``retry_after`` (seconds, fractions allowed, or any text) becomes the
         ``Retry-After`` header; ``body`` defaults to a DRF ``{"detail": ...}``.
+        Takes the ``When`` keywords: ``method``, ``path``, ``times``, ``rate``, ``skip``.
         """
-        return self.add(
-            self._status_fault(FaultKind.STATUS_BEFORE, status, retry_after, body, content_type),
-            method=method,
-            path=path,
-            times=times,
-            rate=rate,
-            skip=skip,
-        )
+        fault = self._status_fault(FaultKind.STATUS_BEFORE, status, retry_after, body, content_type)
+        return self._add([[fault]], seed=None, **when)
 
     def status_after(
         self,
@@ -279,111 +276,50 @@ class Faults:
         *,
         retry_after: float | str | None = None,
         body: bytes | str | dict[str, object] | None = None,
-        content_type: str = "application/json",
-        method: str | None = None,
-        path: PathPattern = None,
-        times: int | None = None,
-        rate: float | None = None,
-        skip: int = 0,
+        content_type: str = JSON_CONTENT_TYPE,
+        **when: Unpack[When],
     ) -> FaultRule:
-        """Do the work (create the backup, say), then answer ``status`` anyway (500/502/504)."""
-        return self.add(
-            self._status_fault(FaultKind.STATUS_AFTER, status, retry_after, body, content_type),
-            method=method,
-            path=path,
-            times=times,
-            rate=rate,
-            skip=skip,
-        )
+        """Do the work (create the backup, say), then answer ``status`` anyway (500/502/504).
 
-    def drop_before(
-        self,
-        *,
-        method: str | None = None,
-        path: PathPattern = None,
-        times: int | None = None,
-        rate: float | None = None,
-        skip: int = 0,
-    ) -> FaultRule:
-        """Close the connection without an answer, before doing the work."""
-        return self.add(
-            Fault(FaultKind.DROP_BEFORE),
-            method=method,
-            path=path,
-            times=times,
-            rate=rate,
-            skip=skip,
-        )
+        Takes the ``When`` keywords: ``method``, ``path``, ``times``, ``rate``, ``skip``.
+        """
+        fault = self._status_fault(FaultKind.STATUS_AFTER, status, retry_after, body, content_type)
+        return self._add([[fault]], seed=None, **when)
 
-    def drop_after(
-        self,
-        *,
-        method: str | None = None,
-        path: PathPattern = None,
-        times: int | None = None,
-        rate: float | None = None,
-        skip: int = 0,
-    ) -> FaultRule:
-        """Do the work, then close the connection without an answer."""
-        return self.add(
-            Fault(FaultKind.DROP_AFTER),
-            method=method,
-            path=path,
-            times=times,
-            rate=rate,
-            skip=skip,
-        )
+    def drop_before(self, **when: Unpack[When]) -> FaultRule:
+        """Close the connection without an answer, before doing the work.
 
-    def delay(
-        self,
-        seconds: float,
-        *,
-        method: str | None = None,
-        path: PathPattern = None,
-        times: int | None = None,
-        rate: float | None = None,
-        skip: int = 0,
-    ) -> FaultRule:
+        Takes the ``When`` keywords: ``method``, ``path``, ``times``, ``rate``, ``skip``.
+        """
+        return self._add([[Fault(FaultKind.DROP_BEFORE)]], seed=None, **when)
+
+    def drop_after(self, **when: Unpack[When]) -> FaultRule:
+        """Do the work, then close the connection without an answer.
+
+        Takes the ``When`` keywords: ``method``, ``path``, ``times``, ``rate``, ``skip``.
+        """
+        return self._add([[Fault(FaultKind.DROP_AFTER)]], seed=None, **when)
+
+    def delay(self, seconds: float, **when: Unpack[When]) -> FaultRule:
         """Wait ``seconds`` of real time before doing the work, to trip client timeouts.
 
         The work is still done when the client gave up meanwhile, as on a real server.
+        Takes the ``When`` keywords: ``method``, ``path``, ``times``, ``rate``, ``skip``.
         """
         if seconds < 0:
             raise ValueError(f"seconds must be >= 0, got {seconds}")
-        return self.add(
-            Fault(FaultKind.DELAY, seconds=seconds),
-            method=method,
-            path=path,
-            times=times,
-            rate=rate,
-            skip=skip,
-        )
+        return self._add([[Fault(FaultKind.DELAY, seconds=seconds)]], seed=None, **when)
 
-    def malformed(
-        self,
-        style: MalformedStyle = "truncated",
-        *,
-        method: str | None = None,
-        path: PathPattern = None,
-        times: int | None = None,
-        rate: float | None = None,
-        skip: int = 0,
-    ) -> FaultRule:
+    def malformed(self, style: MalformedStyle = "truncated", **when: Unpack[When]) -> FaultRule:
         """Do the work, then answer its status with a broken body.
 
         ``"truncated"`` cuts the JSON in half (still labelled JSON); ``"html"`` sends a
         proxy's HTML error page. A 204 becomes a 200, since a 204 cannot carry a body.
+        Takes the ``When`` keywords: ``method``, ``path``, ``times``, ``rate``, ``skip``.
         """
         if style not in ("truncated", "html"):
             raise ValueError(f"style must be 'truncated' or 'html', got {style!r}")
-        return self.add(
-            Fault(FaultKind.MALFORMED, style=style),
-            method=method,
-            path=path,
-            times=times,
-            rate=rate,
-            skip=skip,
-        )
+        return self._add([[Fault(FaultKind.MALFORMED, style=style)]], seed=None, **when)
 
     def chaos(
         self,
@@ -408,11 +344,11 @@ class Faults:
             FaultKind.DROP_BEFORE: [Fault(FaultKind.DROP_BEFORE)],
             FaultKind.DROP_AFTER: [Fault(FaultKind.DROP_AFTER)],
             FaultKind.STATUS_BEFORE: [
-                self._status_fault(FaultKind.STATUS_BEFORE, 503, pause, None, "application/json"),
-                self._status_fault(FaultKind.STATUS_BEFORE, 429, pause, None, "application/json"),
+                self._status_fault(FaultKind.STATUS_BEFORE, 503, pause, None, JSON_CONTENT_TYPE),
+                self._status_fault(FaultKind.STATUS_BEFORE, 429, pause, None, JSON_CONTENT_TYPE),
             ],
             FaultKind.STATUS_AFTER: [
-                self._status_fault(FaultKind.STATUS_AFTER, status, None, None, "application/json")
+                self._status_fault(FaultKind.STATUS_AFTER, status, None, None, JSON_CONTENT_TYPE)
                 for status in (500, 502, 504)
             ],
             FaultKind.DELAY: [Fault(FaultKind.DELAY, seconds=delay)],
@@ -422,7 +358,7 @@ class Faults:
             ],
         }
         groups = [faults for kind, faults in menu.items() if kind in wanted]
-        return self._add(groups, method, path, None, rate, 0, seed)
+        return self._add(groups, seed=seed, method=method, path=path, rate=rate)
 
     def remove(self, rule: FaultRule) -> None:
         """Stop applying ``rule``; removing one that is gone is not an error."""
@@ -456,21 +392,12 @@ class Faults:
             return None
 
     def _add(
-        self,
-        menu: Sequence[Sequence[Fault]],
-        method: str | None,
-        path: PathPattern,
-        times: int | None,
-        rate: float | None,
-        skip: int,
-        seed: int | None,
+        self, menu: Sequence[Sequence[Fault]], *, seed: int | None, **when: Unpack[When]
     ) -> FaultRule:
         with self._lock:
             number = self._added
             rng = random.Random(f"{self.seed}:{number}" if seed is None else seed)
-            rule = FaultRule(
-                menu, method=method, path=path, times=times, rate=rate, skip=skip, rng=rng
-            )
+            rule = FaultRule(menu, rng=rng, **when)
             self._added += 1
             self._rules.append(rule)
             return rule

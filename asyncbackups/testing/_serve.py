@@ -9,9 +9,10 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from ._runner import FakeBackupsAPI
+from ._arguments import build_parser
+from ._fake_api import FakeBackupsAPI
 
-__all__ = ["announce", "build_parser", "main", "run", "serve"]
+__all__ = ["announce", "fake_from_arguments", "main", "run", "serve"]
 
 
 async def serve(
@@ -68,65 +69,27 @@ def run(
         asyncio.run(serve(api, on_ready=on_ready))
 
 
-def _server_ids(text: str) -> list[int]:
-    try:
-        ids = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected IDs like 3,7,12, got {text!r}") from None
-    if any(server_id <= 0 for server_id in ids):
-        raise argparse.ArgumentTypeError(f"server IDs must be positive, got {text!r}")
-    return ids
+def fake_from_arguments(args: argparse.Namespace) -> FakeBackupsAPI:
+    """A ``FakeBackupsAPI`` set up as parsed by ``add_serve_arguments``; not started yet.
 
-
-def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    """The command line of the standalone fake, for embedding in another command."""
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Serve a stateful fake of the VPS Backups API on loopback.",
+    Raises ``ValueError`` for a value the fake refuses (a page size of 0, a chaos rate
+    above 1) and ``LookupError`` for a failing server that does not exist.
+    """
+    api = FakeBackupsAPI(
+        token=args.token,
+        backup_seconds=args.backup_seconds,
+        page_size=args.page_size,
+        honor_idempotency_keys=not args.ignore_idempotency_keys,
+        seed=args.seed,
+        sample_data=not args.no_sample_data,
+        fleet=args.servers,
+        failing_servers=args.failing_servers,
+        host=args.host,
+        port=args.port,
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
-    parser.add_argument("--token", default="test-token", help="the bearer token to accept")
-    parser.add_argument(
-        "--backup-seconds",
-        type=float,
-        default=5.0,
-        help="how long a new backup stays in_progress",
-    )
-    parser.add_argument(
-        "--servers",
-        type=int,
-        default=0,
-        metavar="N",
-        help="add servers 1..N (fleet-0001...), each with one automatic backup",
-    )
-    parser.add_argument(
-        "--failing-servers",
-        type=_server_ids,
-        default=[],
-        metavar="ID,ID",
-        help="servers whose backups fail",
-    )
-    parser.add_argument("--page-size", type=int, default=100, help="backups per list page")
-    parser.add_argument("--seed", type=int, default=0, help="seed for fault rates")
-    parser.add_argument(
-        "--chaos",
-        type=float,
-        default=0.0,
-        metavar="RATE",
-        help="make about RATE (0..1) of the requests misbehave",
-    )
-    parser.add_argument(
-        "--ignore-idempotency-keys",
-        action="store_true",
-        help="behave like a server that ignores Idempotency-Key",
-    )
-    parser.add_argument(
-        "--no-sample-data",
-        action="store_true",
-        help="start without server 12345 and its three example backups",
-    )
-    return parser
+    if args.chaos:
+        api.faults.chaos(args.chaos)
+    return api
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
@@ -137,20 +100,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     try:
-        api = FakeBackupsAPI(
-            token=args.token,
-            backup_seconds=args.backup_seconds,
-            page_size=args.page_size,
-            honor_idempotency_keys=not args.ignore_idempotency_keys,
-            seed=args.seed,
-            sample_data=not args.no_sample_data,
-            fleet=args.servers,
-            failing_servers=args.failing_servers,
-            host=args.host,
-            port=args.port,
-        )
-        if args.chaos:
-            api.faults.chaos(args.chaos)
+        api = fake_from_arguments(args)
     except (ValueError, LookupError) as exc:
         parser.error(str(exc))
     try:

@@ -26,16 +26,25 @@ from ._state import (
     UnknownServerError,
 )
 
-__all__ = ["API_PREFIX", "ApiRequest", "BackupsViews", "Reply", "Resolved", "Route", "resolve"]
+__all__ = [
+    "API_PREFIX",
+    "JSON_CONTENT_TYPE",
+    "ApiRequest",
+    "BackupsViews",
+    "Reply",
+    "Resolved",
+    "Route",
+    "resolve",
+]
 
 API_PREFIX: Final = "/api/v1/"
+JSON_CONTENT_TYPE: Final = "application/json"
 CREATE_MESSAGE: Final = (
     "Backup is being created. This may take several minutes depending on server size."
 )
 RESTORE_MESSAGE: Final = "Server restore has been started."
 DESCRIPTION_MAX_LENGTH: Final = 255
 
-_JSON: Final = "application/json"
 _WWW_AUTHENTICATE: Final = ("WWW-Authenticate", 'Bearer realm="api"')
 _REPLAYED: Final = ("Idempotent-Replayed", "true")
 # Django's IntegerField accepts surrounding blanks and a zero fraction ("12.0").
@@ -61,7 +70,7 @@ class Reply:
     status: int
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = ()
-    content_type: str | None = _JSON
+    content_type: str | None = JSON_CONTENT_TYPE
     replayed: bool = False
 
 
@@ -213,15 +222,24 @@ class BackupsViews:
         honor_idempotency_keys: bool = True,
     ) -> None:
         """Serve ``state`` to holders of ``token``."""
-        if page_size < 1:
-            raise ValueError(f"page_size must be >= 1, got {page_size}")
+        self.page_size = page_size
         if not token or any(char.isspace() for char in token):
             raise ValueError("token must be a non-empty string without whitespace")
         self.state = state
         self.token = token
-        self.page_size = page_size
         self.honor_idempotency_keys = honor_idempotency_keys
         self.idempotency: IdempotencyStore[Reply] = IdempotencyStore()
+
+    @property
+    def page_size(self) -> int:
+        """Backups per list page; setting one below 1 raises ``ValueError``."""
+        return self._page_size
+
+    @page_size.setter
+    def page_size(self, value: int) -> None:
+        if value < 1:
+            raise ValueError(f"page_size must be >= 1, got {value}")
+        self._page_size = value
 
     def handle(self, request: ApiRequest, resolved: Resolved) -> Reply:
         """Answer ``request``, whose path resolved to ``resolved`` (see ``resolve``)."""
@@ -237,7 +255,12 @@ class BackupsViews:
         if method == "OPTIONS":
             return _reply(
                 200,
-                {"name": route.name, "description": "", "renders": [_JSON], "parses": [_JSON]},
+                {
+                    "name": route.name,
+                    "description": "",
+                    "renders": [JSON_CONTENT_TYPE],
+                    "parses": [JSON_CONTENT_TYPE],
+                },
                 allow,
             )
         view = route.views.get(method)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from ._runner import FakeBackupsAPI
+    from ._fake_api import FakeBackupsAPI
 
 __all__ = ["fake_backups_api", "pytest_configure"]
 
@@ -63,7 +63,7 @@ def fake_backups_api(request: pytest.FixtureRequest) -> Iterator[FakeBackupsAPI]
     drive time with ``fake_backups_api.advance(seconds)`` and inject faults through
     ``fake_backups_api.faults``. It stops when the test ends.
     """
-    from ._runner import FakeBackupsAPI
+    from ._fake_api import FakeBackupsAPI
 
     try:
         api = FakeBackupsAPI(**_options(request))

@@ -273,13 +273,11 @@ class FakeBackupsAPI:
 
     @property
     def page_size(self) -> int:
-        """Backups per list page."""
+        """Backups per list page; setting one below 1 raises ``ValueError``."""
         return self._views.page_size
 
     @page_size.setter
     def page_size(self, value: int) -> None:
-        if value < 1:
-            raise ValueError(f"page_size must be >= 1, got {value}")
         self._views.page_size = value
 
     @property
