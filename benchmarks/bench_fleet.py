@@ -6,14 +6,16 @@ What it measures, each against a fresh fake API process (``python -m asyncbackup
 - the SDK: ``create_many(range(1, N + 1), wait=True, poll_interval=2, max_poll_interval=4)``,
   so that backups (6 s) last about three polling rounds. Requests are counted client-side
   by an aiohttp ``TraceConfig`` on the session handed to ``BackupsClient(session=...)``:
-  ``on_request_start`` sees every attempt, retries included;
+  ``on_request_start`` sees every attempt, retries included (cross-checked against the
+  client's own count, ``client.stats.total_requests``, which the results also keep);
 - the naive way with the same client: create each backup (64 at once), then poll
   ``backups.get(id)`` for each one every ``poll_interval`` until it is final;
 - the ideal wall time: the backup duration plus N divided by raw aiohttp's create
   throughput (64 POSTs in flight), measured in the same run against its own fresh fake.
 
 It also counts requests per polling round while 1, 10 and 1000 waits are pending
-(backups that stay in progress; requests tagged with the poller's round number).
+(backups that stay in progress; requests tagged with the poller's round number,
+``client.stats.poll_rounds``).
 
 Targets: SDK <= 1.2 requests per server, every poll included; wall time near the ideal.
 
@@ -44,8 +46,7 @@ from _common import (
 )
 from yarl import URL
 
-from asyncbackups import Backup, BackupsClient
-from asyncbackups._http import USER_AGENT
+from asyncbackups import USER_AGENT, Backup, BackupsClient, ClientStats
 
 CONCURRENCY = 64
 PAGE_SIZE = 100
@@ -156,13 +157,13 @@ async def sdk_fleet(base_url: str, settings: Settings) -> dict[str, Any]:
                     max_poll_interval=settings.max_poll_interval,
                 )
             wall = time.perf_counter() - start
-            rounds = client._poller.rounds
+            stats = client.stats
     return _fleet_figures(
         counts,
         wall,
         settings,
         succeeded=len(result.succeeded),
-        rounds=rounds,
+        stats=stats,
         creating=last_start["create"] - start,
     )
 
@@ -192,13 +193,14 @@ async def naive_fleet(base_url: str, settings: Settings) -> dict[str, Any]:
                     *(one(server_id) for server_id in range(1, settings.servers + 1))
                 )
             wall = time.perf_counter() - start
+            stats = client.stats
     succeeded = sum(1 for backup in backups if backup.status == "completed")
     return _fleet_figures(
         counts,
         wall,
         settings,
         succeeded=succeeded,
-        rounds=None,
+        stats=stats,
         creating=last_start["create"] - start,
     )
 
@@ -209,12 +211,18 @@ def _fleet_figures(
     settings: Settings,
     *,
     succeeded: int,
-    rounds: int | None,
+    stats: ClientStats,
     creating: float,
 ) -> dict[str, Any]:
     total = sum(counts.values())
     if succeeded != settings.servers:
         raise RuntimeError(f"only {succeeded} of {settings.servers} backups completed")
+    # The client counts its own requests too: a cross-check of the trace's count.
+    if stats.total_requests != total:
+        print(
+            f"  warning: the trace counted {total} requests, client.stats {stats.total_requests}",
+            flush=True,
+        )
     return {
         "requests": total,
         "requests_by_route": dict(counts),
@@ -223,7 +231,17 @@ def _fleet_figures(
         # Until the last create was sent; the rest of the wall time is the wait for the
         # last backups to finish and be seen.
         "creating_seconds": creating,
-        "poller_rounds": rounds,
+        "poller_rounds": stats.poll_rounds,
+        # What the client counted itself (client.stats), to cross-check the trace.
+        "client_stats": {
+            "total_requests": stats.total_requests,
+            "requests": dict(stats.requests),
+            "retries": stats.retries,
+            "reconciles": stats.reconciles,
+            "rate_limit_pauses": stats.rate_limit_pauses,
+            "poll_rounds": stats.poll_rounds,
+            "bytes_read": stats.bytes_read,
+        },
     }
 
 
@@ -234,7 +252,7 @@ async def requests_per_round(base_url: str, waits: int, settings: Settings) -> d
     client: BackupsClient | None = None
 
     def current_round() -> int:
-        return client._poller.rounds if client is not None else -1
+        return client.stats.poll_rounds if client is not None else -1
 
     async with counting_session(counts, current_round, per_round) as session:
         client = BackupsClient(
@@ -243,7 +261,7 @@ async def requests_per_round(base_url: str, waits: int, settings: Settings) -> d
         async with client:
             created = await client.backups.create_many(range(1, waits + 1))
             created.raise_for_failures()
-            first = client._poller.rounds
+            first = client.stats.poll_rounds
             tasks = [
                 asyncio.create_task(
                     client.backups.wait_until_completed(
@@ -257,7 +275,7 @@ async def requests_per_round(base_url: str, waits: int, settings: Settings) -> d
             ]
             async with asyncio.timeout(settings.time_limit):
                 # The poller counts its rounds but signals none: look often.
-                while client._poller.rounds <= first + settings.rounds:  # noqa: ASYNC110
+                while client.stats.poll_rounds <= first + settings.rounds:  # noqa: ASYNC110
                     await asyncio.sleep(0.005)
             for task in tasks:
                 task.cancel()

@@ -66,7 +66,7 @@ async def child(
             raise RuntimeError(f"expected {waits} manual backups, found {len(backups)}")
         gc.collect()
         holding = _status_bytes("VmRSS")
-        first = client._poller.rounds
+        first = client.stats.poll_rounds
         started = time.perf_counter()
         tasks = [
             asyncio.create_task(
@@ -78,7 +78,7 @@ async def child(
         ]
         async with asyncio.timeout(120):
             # The poller counts its rounds but signals none: look often.
-            while client._poller.rounds <= first + rounds:  # noqa: ASYNC110
+            while client.stats.poll_rounds <= first + rounds:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
         waiting = _status_bytes("VmRSS")
         pending = sum(1 for task in tasks if not task.done())
@@ -101,13 +101,14 @@ async def child(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         elapsed = time.perf_counter() - started
+        rounds_done = client.stats.poll_rounds - first
     return {
         "idle_client_rss": idle,
         "rss_holding_backups": holding,
         "rss_while_waiting": waiting,
         "peak_rss": peak,
         "waits_pending_at_peak": pending,
-        "rounds": client._poller.rounds - first,
+        "rounds": rounds_done,
         "seconds_waiting": elapsed,
         "tracemalloc_top": top,
     }

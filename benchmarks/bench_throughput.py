@@ -19,7 +19,8 @@ of several repetitions, each bounded in requests and in time.
 Targets: SDK >= 0.95x raw aiohttp at every concurrency; SDK >= 10x httpx and >= 5x
 requests at concurrency 64. It also profiles the SDK's success path (cProfile, at
 concurrency 64) next to raw aiohttp's, and lists the functions whose own time the SDK
-adds per request: where to cut SDK overhead.
+adds per request: where to cut SDK overhead. The SDK's own counters (``client.stats``)
+confirm that each ``list()`` sent exactly one request, with no retries.
 
 Run: ``python benchmarks/bench_throughput.py [--quick]``.
 """
@@ -55,8 +56,7 @@ from _common import (
     write_results,
 )
 
-from asyncbackups import BackupsClient
-from asyncbackups._http import USER_AGENT
+from asyncbackups import USER_AGENT, BackupsClient
 
 CONCURRENCIES = (1, 16, 64, 256)
 CONTENDERS = ("sdk", "aiohttp", "httpx", "requests")
@@ -87,6 +87,14 @@ _warm_seconds = WARM_SECONDS["full"]
 
 async def _drive(call: Callable[[], Awaitable[Any]], concurrency: int, budget: Budget) -> float:
     """Run ``call`` from ``concurrency`` workers within the budget; return requests/second."""
+    rate, _ = await _drive_counted(call, concurrency, budget)
+    return rate
+
+
+async def _drive_counted(
+    call: Callable[[], Awaitable[Any]], concurrency: int, budget: Budget
+) -> tuple[float, int]:
+    """As :func:`_drive`, also giving how many calls were made."""
     remaining = budget.count
     done = 0
     deadline = time.perf_counter() + budget.seconds
@@ -100,7 +108,7 @@ async def _drive(call: Callable[[], Awaitable[Any]], concurrency: int, budget: B
 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return done / (time.perf_counter() - start)
+    return done / (time.perf_counter() - start), done
 
 
 def _warm_budget(concurrency: int) -> Budget:
@@ -113,6 +121,11 @@ def _check(decoded: Any) -> None:
         raise RuntimeError(f"unexpected answer: {decoded!r:.200}")
 
 
+# What the SDK's own counters (``client.stats``) saw over every SDK measurement: each
+# ``list()`` of the one-page answer must be one request, or the rate would mislead.
+SDK_COUNTS = {"calls": 0, "requests": 0, "retries": 0}
+
+
 async def _sdk(base_url: str, concurrency: int, budget: Budget, profile: Any = None) -> float:
     async with BackupsClient(TOKEN, base_url=base_url, max_concurrency=concurrency) as client:
         _check(await client.backups.list(server_id=SERVER_ID))
@@ -120,14 +133,19 @@ async def _sdk(base_url: str, concurrency: int, budget: Budget, profile: Any = N
         async def call() -> None:
             await client.backups.list(server_id=SERVER_ID)
 
-        await _drive(call, concurrency, _warm_budget(concurrency))
+        _, warm = await _drive_counted(call, concurrency, _warm_budget(concurrency))
         if profile is not None:
             profile.enable()
         try:
-            return await _drive(call, concurrency, budget)
+            rate, done = await _drive_counted(call, concurrency, budget)
         finally:
             if profile is not None:
                 profile.disable()
+        stats = client.stats
+    SDK_COUNTS["calls"] += 1 + warm + done
+    SDK_COUNTS["requests"] += stats.total_requests
+    SDK_COUNTS["retries"] += stats.retries
+    return rate
 
 
 async def _aiohttp(base_url: str, concurrency: int, budget: Budget, profile: Any = None) -> float:
@@ -436,6 +454,16 @@ def main() -> None:
     print_comparison(static, "Static responder")
     print_comparison(fake, "Fake API process (for reference)")
     print_profile(profile)
+    sdk_counts = {
+        **SDK_COUNTS,
+        "requests_per_call": SDK_COUNTS["requests"] / max(SDK_COUNTS["calls"], 1),
+    }
+    print()
+    print(
+        f"client.stats over every SDK measurement: {sdk_counts['calls']:,} list() calls, "
+        f"{sdk_counts['requests']:,} requests ({sdk_counts['requests_per_call']:.3f} per call), "
+        f"{sdk_counts['retries']} retries"
+    )
 
     at_64 = next(row for row in static["rows"] if row["concurrency"] == 64)
     worst = min(row["sdk_over_aiohttp"] for row in static["rows"])
@@ -482,6 +510,7 @@ def main() -> None:
             "static": static,
             "fake_api": fake,
             "profile": profile,
+            "sdk_client_stats": sdk_counts,
         },
         quick=args.quick,
     )

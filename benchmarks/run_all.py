@@ -8,7 +8,7 @@ static responder and the fake API) and the event loop's longest block while one 
 page of 1,000 to 100,000 backups is read (SDK vs raw aiohttp, with orjson and json,
 against the 50 ms target). Targets are those of each script; see their docstrings.
 
-Run: ``python benchmarks/run_all.py [--quick]`` (quick: a smoke run of about half a
+Run: ``python benchmarks/run_all.py [--quick]`` (quick: a smoke run of under a
 minute, results under results/quick/, which version control ignores). ``--chart-only``
 redraws the charts from the results already there.
 """
