@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiohttp import web
-from conftest import CREATED_502
+from conftest import CREATED_502, LoopbackAPI, StartLoopback, loopback_client, until
 
 from asyncbackups import (
+    Backup,
     BackupFailedError,
     BackupOutcome,
     BackupsClient,
     BackupStatus,
+    BackupType,
     FleetResult,
     NotFoundError,
+    ServerRef,
 )
 
 FAST = {"poll_interval": 0.01, "max_poll_interval": 0.02}
@@ -35,8 +38,13 @@ def _sdk_tasks() -> list[asyncio.Task[Any]]:
     return [task for task in asyncio.all_tasks() if task is not current and runs_sdk_code(task)]
 
 
-async def _complete_soon(api: Any, after: float = 0.05) -> None:
-    await asyncio.sleep(after)
+def _creates(api: Any) -> int:
+    return int(api.requests[("POST", "backups/")])
+
+
+async def _complete_once_created(api: Any, count: int) -> None:
+    """Finish every backup, once the fake has made all ``count`` of them."""
+    await until(lambda: _creates(api) >= count)
     api.advance(61)
 
 
@@ -63,7 +71,7 @@ async def test_with_wait_each_outcome_is_final_and_failures_keep_their_backup(
 ) -> None:
     fake_api.add_fleet(4)
     fake_api.set_failing(2)
-    advancing = asyncio.create_task(_complete_soon(fake_api))
+    advancing = asyncio.create_task(_complete_once_created(fake_api, 4))
 
     result = await fake_client.backups.create_many([1, 2, 3, 4], wait=True, **FAST)
 
@@ -115,8 +123,8 @@ async def test_what_on_progress_raises_reaches_the_caller_and_stops_the_run(
     with pytest.raises(RuntimeError, match="progress bar crashed"):
         await fake_client.backups.create_many(range(1, 51), concurrency=2, on_progress=on_progress)
 
-    await asyncio.sleep(0.05)
-    assert fake_api.requests[("POST", "backups/")] < 50
+    await asyncio.sleep(0.05)  # room for leftover work to show itself
+    assert _creates(fake_api) < 50
     assert not _sdk_tasks()
 
 
@@ -151,55 +159,37 @@ async def test_an_empty_fleet_is_an_ok_empty_result(fake_client: BackupsClient) 
     assert result.ok
 
 
-@pytest.fixture
-async def counting_server() -> AsyncIterator[tuple[str, dict[str, int]]]:
-    """A loopback API whose create route counts how many requests it holds at once."""
-    stats = {"in_flight": 0, "peak": 0, "created": 0}
+def creating_until_in_flight(cap: int) -> Any:
+    """A create route that holds the first creates until ``cap`` of them are in flight."""
 
-    async def create(request: web.Request) -> web.Response:
-        stats["in_flight"] += 1
-        stats["peak"] = max(stats["peak"], stats["in_flight"])
-        await asyncio.sleep(0.01)
-        stats["in_flight"] -= 1
-        stats["created"] += 1
-        body = await request.json()
-        created = {**CREATED_502, "id": 1000 + body["server_id"]}
-        created["server"] = {"id": body["server_id"], "name": None}
+    async def create(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        await api.hold_until_in_flight(cap)
+        await asyncio.sleep(0.01)  # room for a create over the cap to show up
+        server_id = (await request.json())["server_id"]
+        created = {**CREATED_502, "id": 1000 + server_id, "server": {"id": server_id, "name": None}}
         return web.json_response(created, status=201)
 
-    app = web.Application()
-    app.router.add_post("/api/v1/backups/", create)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}/api/v1/", stats
-    finally:
-        await runner.cleanup()
+    return create
 
 
-async def test_creates_in_flight_never_exceed_the_concurrency(
-    counting_server: tuple[str, dict[str, int]],
-) -> None:
-    base_url, stats = counting_server
-    async with BackupsClient("t", base_url=base_url) as client:
+async def test_creates_in_flight_never_exceed_the_concurrency(loopback: StartLoopback) -> None:
+    api = await loopback(creating_until_in_flight(4))
+    async with loopback_client(api) as client:
         result = await client.backups.create_many(range(1, 41), concurrency=4)
 
     assert result.ok
-    assert stats["created"] == 40
-    assert stats["peak"] == 4
+    assert api.routes() == ["POST backups/"] * 40
+    assert api.max_in_flight == 4
 
 
 async def test_concurrency_defaults_to_the_clients_max_concurrency(
-    counting_server: tuple[str, dict[str, int]],
+    loopback: StartLoopback,
 ) -> None:
-    base_url, stats = counting_server
-    async with BackupsClient("t", base_url=base_url, max_concurrency=3) as client:
+    api = await loopback(creating_until_in_flight(3))
+    async with loopback_client(api, max_concurrency=3) as client:
         await client.backups.create_many(range(1, 31))
 
-    assert stats["peak"] == 3
+    assert api.max_in_flight == 3
 
 
 async def test_cancelling_create_many_cancels_all_its_work_cleanly(
@@ -207,14 +197,13 @@ async def test_cancelling_create_many_cancels_all_its_work_cleanly(
 ) -> None:
     fake_api.add_fleet(30)
     run = asyncio.create_task(fake_client.backups.create_many(range(1, 31), wait=True, **FAST))
-    await asyncio.sleep(0.1)
+    await until(lambda: _creates(fake_api) >= 10)  # mid-run: creating, and waiting
 
     run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run
 
-    await asyncio.sleep(0.02)
-    assert not _sdk_tasks()
+    await until(lambda: not _sdk_tasks())
     # The client is still usable after the cancelled run.
     assert (await fake_client.backups.get(501)).id == 501
 
@@ -267,5 +256,23 @@ def test_raise_for_failures_raises_one_group_naming_each_server() -> None:
     assert group.exceptions[2] is other
 
 
-def test_raise_for_failures_does_nothing_when_every_server_succeeded() -> None:
+def test_raise_for_failures_of_an_empty_result_does_nothing() -> None:
     FleetResult([]).raise_for_failures()
+
+
+def test_raise_for_failures_does_nothing_when_every_server_succeeded() -> None:
+    made = [
+        Backup(
+            id=600 + server_id,
+            server=ServerRef(id=server_id, name=None),
+            backup_type=BackupType.MANUAL,
+            status=BackupStatus.IN_PROGRESS,
+            size_mb=None,
+            created_at=datetime(2025, 1, 16, 15, 45, tzinfo=UTC),
+        )
+        for server_id in (1, 2)
+    ]
+    result = FleetResult([BackupOutcome(backup.server_id, backup, None) for backup in made])
+
+    assert result.ok
+    result.raise_for_failures()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 import warnings
 from collections.abc import Awaitable, Callable
@@ -15,19 +16,16 @@ from aiohttp import web
 from conftest import (
     BACKUP,
     BACKUP_501,
-    BACKUPS_URL,
     BASE_URL,
     TOKEN,
     LoopbackAPI,
-    MockAPI,
+    StartLoopback,
     json_response,
     loopback_client,
-    sent_count,
+    until,
 )
 
 from asyncbackups import BackupsClient
-
-URL_501 = BACKUPS_URL + "501/"
 
 
 def backup_for(request: web.Request) -> web.Response:
@@ -58,17 +56,20 @@ def assert_no_client_tasks_left() -> None:
 # -- async with and aclose ----------------------------------------------------------
 
 
-async def test_async_with_gives_the_client_and_closes_it_on_exit(mock_api: MockAPI) -> None:
-    mock_api.get(URL_501, payload=BACKUP_501)
-    client = BackupsClient(TOKEN)
+async def test_async_with_gives_the_client_and_closes_it_on_exit(
+    scripted_api: LoopbackAPI,
+) -> None:
+    scripted_api.answer("GET", "backups/501/", payload=BACKUP_501)
+    client = BackupsClient(TOKEN, base_url=scripted_api.base_url)
     async with client as entered:
         assert entered is client
         assert not client.closed
         await client.backups.get(501)
     assert client.closed
+    assert scripted_api.routes() == ["GET backups/501/"]
 
 
-async def test_async_with_closes_the_client_when_the_body_raises(mock_api: MockAPI) -> None:
+async def test_async_with_closes_the_client_when_the_body_raises() -> None:
     client = BackupsClient(TOKEN)
     with pytest.raises(KeyError):
         async with client:
@@ -94,31 +95,31 @@ CALLS: list[tuple[str, Callable[[BackupsClient], Awaitable[Any]]]] = [
 
 @pytest.mark.parametrize("call", [call for _, call in CALLS], ids=[name for name, _ in CALLS])
 async def test_every_call_after_aclose_raises_runtime_error_without_a_request(
-    mock_api: MockAPI, call: Callable[[BackupsClient], Awaitable[Any]]
+    scripted_api: LoopbackAPI, call: Callable[[BackupsClient], Awaitable[Any]]
 ) -> None:
-    client = BackupsClient(TOKEN)
+    client = BackupsClient(TOKEN, base_url=scripted_api.base_url)
     await client.aclose()
     with pytest.raises(RuntimeError, match="closed"):
         await call(client)
-    assert sent_count(mock_api) == 0
+    assert scripted_api.seen == []
 
 
-async def test_iterating_after_aclose_raises_runtime_error(mock_api: MockAPI) -> None:
-    client = BackupsClient(TOKEN)
+async def test_iterating_after_aclose_raises_runtime_error(scripted_api: LoopbackAPI) -> None:
+    client = BackupsClient(TOKEN, base_url=scripted_api.base_url)
     await client.aclose()
     iterator = client.backups.iter()
     with pytest.raises(RuntimeError, match="closed"):
         await anext(iterator)
-    assert sent_count(mock_api) == 0
+    assert scripted_api.seen == []
 
 
-async def test_a_used_client_refuses_calls_after_aclose(mock_api: MockAPI) -> None:
-    mock_api.get(URL_501, payload=BACKUP_501, repeat=True)
-    async with BackupsClient(TOKEN) as client:
+async def test_a_used_client_refuses_calls_after_aclose(scripted_api: LoopbackAPI) -> None:
+    scripted_api.answer("GET", "backups/501/", payload=BACKUP_501)
+    async with BackupsClient(TOKEN, base_url=scripted_api.base_url) as client:
         await client.backups.get(501)
     with pytest.raises(RuntimeError):
         await client.backups.get(501)
-    assert sent_count(mock_api) == 1
+    assert scripted_api.routes() == ["GET backups/501/"]
 
 
 async def test_entering_a_closed_client_raises_runtime_error() -> None:
@@ -132,7 +133,7 @@ async def test_entering_a_closed_client_raises_runtime_error() -> None:
 # -- sessions -----------------------------------------------------------------------
 
 
-async def test_borrowed_session_is_used_and_left_open(loopback: Any) -> None:
+async def test_borrowed_session_is_used_and_left_open(loopback: StartLoopback) -> None:
     async def answer(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
         return backup_for(request)
 
@@ -149,7 +150,7 @@ async def test_borrowed_session_is_used_and_left_open(loopback: Any) -> None:
 
 
 async def test_owned_session_is_closed_by_aclose(
-    loopback: Any, caplog: pytest.LogCaptureFixture
+    loopback: StartLoopback, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def answer(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
         return backup_for(request)
@@ -172,7 +173,7 @@ async def test_a_client_never_used_makes_no_session(caplog: pytest.LogCaptureFix
 
 
 async def test_cancelling_mid_request_raises_cancelled_and_the_client_still_works(
-    loopback: Any, caplog: pytest.LogCaptureFixture
+    loopback: StartLoopback, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def stall_first(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
         if len(api.seen) == 1:
@@ -196,7 +197,7 @@ async def test_cancelling_mid_request_raises_cancelled_and_the_client_still_work
 
 
 async def test_cancelling_a_create_mid_request_does_not_reconcile_or_resend(
-    loopback: Any, caplog: pytest.LogCaptureFixture
+    loopback: StartLoopback, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def stall(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
         return await api.stall()
@@ -215,30 +216,38 @@ async def test_cancelling_a_create_mid_request_does_not_reconcile_or_resend(
     assert_nothing_left_unclosed(caplog)
 
 
+def logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
+    return any(text in record.getMessage() for record in caplog.records)
+
+
 async def test_cancelling_during_a_retry_after_wait_stops_at_once(
-    client: BackupsClient, mock_api: MockAPI
+    scripted_api: LoopbackAPI, scripted_client: BackupsClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    mock_api.get(URL_501, status=503, headers={"Retry-After": "30"})
-    mock_api.get(URL_501, payload=BACKUP_501, repeat=True)
-    call = asyncio.create_task(client.backups.get(501))
-    await asyncio.sleep(0.05)
+    scripted_api.answer("GET", "backups/501/", status=503, headers={"Retry-After": "30"})
+    scripted_api.answer("GET", "backups/501/", payload=BACKUP_501)
+    caplog.set_level(logging.INFO, logger="asyncbackups")
+    call = asyncio.create_task(scripted_client.backups.get(501))
+    await until(lambda: logged(caplog, "retrying"))  # the 30 s wait has begun
     started = time.monotonic()
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
-    assert time.monotonic() - started < 0.5
-    assert (await client.backups.get(501)).id == 501
+    # Far below the 30 s the wait would last.
+    assert time.monotonic() - started < 5.0
+    assert (await scripted_client.backups.get(501)).id == 501
+    assert scripted_api.routes() == ["GET backups/501/"] * 2
 
 
 async def test_cancelling_a_call_held_by_the_client_wide_pause_stops_at_once(
-    client: BackupsClient, mock_api: MockAPI
+    scripted_api: LoopbackAPI, scripted_client: BackupsClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    mock_api.get(URL_501, status=429, headers={"Retry-After": "30"}, repeat=True)
-    mock_api.get(BACKUPS_URL + "499/", payload={**BACKUP, "id": 499}, repeat=True)
-    limited = asyncio.create_task(client.backups.get(501))
-    await asyncio.sleep(0.05)
-    held = asyncio.create_task(client.backups.get(499))
-    await asyncio.sleep(0.05)
+    scripted_api.answer("GET", "backups/501/", status=429, headers={"Retry-After": "30"})
+    scripted_api.answer("GET", "backups/499/", payload={**BACKUP, "id": 499})
+    caplog.set_level(logging.INFO, logger="asyncbackups")
+    limited = asyncio.create_task(scripted_client.backups.get(501))
+    await until(lambda: logged(caplog, "rate limited"))  # the client-wide pause has begun
+    held = asyncio.create_task(scripted_client.backups.get(499))
+    await asyncio.sleep(0.05)  # room for the held call to go out, were it not held
     assert not held.done()
     started = time.monotonic()
     held.cancel()
@@ -246,14 +255,16 @@ async def test_cancelling_a_call_held_by_the_client_wide_pause_stops_at_once(
     for task in (held, limited):
         with pytest.raises(asyncio.CancelledError):
             await task
-    assert time.monotonic() - started < 0.5
+    # Far below the 30 s the pause would last.
+    assert time.monotonic() - started < 5.0
+    assert scripted_api.routes() == ["GET backups/501/"]
 
 
 async def test_client_is_unusable_in_a_second_event_loop_once_bound(
-    mock_api: MockAPI,
+    scripted_api: LoopbackAPI,
 ) -> None:
-    mock_api.get(URL_501, payload=BACKUP_501, repeat=True)
-    client = BackupsClient(TOKEN)
+    scripted_api.answer("GET", "backups/501/", payload=BACKUP_501)
+    client = BackupsClient(TOKEN, base_url=scripted_api.base_url)
     await client.backups.get(501)
 
     def in_another_loop() -> None:
@@ -265,3 +276,4 @@ async def test_client_is_unusable_in_a_second_event_loop_once_bound(
     with pytest.raises(RuntimeError, match="event loop"):
         await asyncio.to_thread(in_another_loop)
     await client.aclose()
+    assert scripted_api.routes() == ["GET backups/501/"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any
 
 import pytest
 from aiohttp import web
@@ -14,6 +13,7 @@ from conftest import (
     CREATED_502,
     TOKEN,
     LoopbackAPI,
+    StartLoopback,
     json_response,
     loopback_client,
     page,
@@ -21,6 +21,7 @@ from conftest import (
 
 from asyncbackups import (
     APIStatusError,
+    AuthenticationError,
     BackupsClient,
     BackupsError,
     ResponseValidationError,
@@ -57,7 +58,7 @@ def test_refusing_a_malformed_token_does_not_echo_it(token: str) -> None:
 
 
 async def test_token_appears_in_no_log_record_or_exception_across_retries_and_errors(
-    loopback: Any, caplog: pytest.LogCaptureFixture
+    loopback: StartLoopback, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def troubled(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
         count = sum(1 for seen in api.seen if seen.path_qs == request.path_qs)
@@ -115,10 +116,34 @@ async def test_token_appears_in_no_log_record_or_exception_across_retries_and_er
         assert TOKEN not in exception_text(error)
 
 
+async def test_token_echoed_by_the_api_in_an_error_body_is_not_in_the_exception_text(
+    scripted_api: LoopbackAPI, scripted_client: BackupsClient
+) -> None:
+    scripted_api.answer(
+        "GET", "backups/501/", status=401, payload={"detail": f"Invalid token '{TOKEN}'."}
+    )
+    with pytest.raises(AuthenticationError) as caught:
+        await scripted_client.backups.get(501)
+    assert TOKEN not in exception_text(caught.value)
+
+
+async def test_token_echoed_by_the_api_in_a_retried_error_is_not_logged(
+    scripted_api: LoopbackAPI, scripted_client: BackupsClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    scripted_api.answer(
+        "GET", "backups/501/", status=500, payload={"detail": f"Bad header: Bearer {TOKEN}"}
+    )
+    scripted_api.answer("GET", "backups/501/", payload=BACKUP_501)
+    with caplog.at_level(logging.DEBUG):
+        await scripted_client.backups.get(501)
+    assert len(scripted_api.seen) == 2
+    assert all(TOKEN not in record.getMessage() for record in caplog.records)
+
+
 # -- other origins ------------------------------------------------------------------
 
 
-async def test_get_redirect_to_another_origin_is_not_followed(loopback: Any) -> None:
+async def test_get_redirect_to_another_origin_is_not_followed(loopback: StartLoopback) -> None:
     elsewhere = await loopback(nothing)
 
     async def redirect(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
@@ -134,7 +159,7 @@ async def test_get_redirect_to_another_origin_is_not_followed(loopback: Any) -> 
 
 
 async def test_get_redirect_within_the_apis_origin_is_followed_with_the_token(
-    loopback: Any,
+    loopback: StartLoopback,
 ) -> None:
     async def moved(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
         if request.path.startswith("/api/v1/"):
@@ -150,7 +175,7 @@ async def test_get_redirect_within_the_apis_origin_is_followed_with_the_token(
 
 @pytest.mark.parametrize("redirect", [web.HTTPTemporaryRedirect, web.HTTPPermanentRedirect])
 async def test_create_does_not_follow_a_redirect(
-    loopback: Any, redirect: type[web.HTTPException]
+    loopback: StartLoopback, redirect: type[web.HTTPException]
 ) -> None:
     async def moved(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
         if request.path.startswith("/api/v1/"):
@@ -165,7 +190,7 @@ async def test_create_does_not_follow_a_redirect(
     assert api.paths() == ["POST /api/v1/backups/"]
 
 
-async def test_delete_and_restore_do_not_follow_redirects(loopback: Any) -> None:
+async def test_delete_and_restore_do_not_follow_redirects(loopback: StartLoopback) -> None:
     async def moved(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
         if request.path.startswith("/api/v1/"):
             raise web.HTTPTemporaryRedirect(request.path.replace("/api/v1/", "/api/v2/"))
@@ -180,7 +205,7 @@ async def test_delete_and_restore_do_not_follow_redirects(loopback: Any) -> None
     assert api.paths() == ["DELETE /api/v1/backups/501/", "POST /api/v1/servers/12345/restore/"]
 
 
-async def test_next_link_to_another_origin_sends_nothing_there(loopback: Any) -> None:
+async def test_next_link_to_another_origin_sends_nothing_there(loopback: StartLoopback) -> None:
     elsewhere = await loopback(nothing)
 
     async def first_page(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
@@ -197,7 +222,9 @@ async def test_next_link_to_another_origin_sends_nothing_there(loopback: Any) ->
     assert TOKEN not in exception_text(caught.value)
 
 
-async def test_get_redirect_without_a_location_is_an_api_status_error(loopback: Any) -> None:
+async def test_get_redirect_without_a_location_is_an_api_status_error(
+    loopback: StartLoopback,
+) -> None:
     async def bare(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
         return web.Response(status=302)
 
@@ -210,7 +237,7 @@ async def test_get_redirect_without_a_location_is_an_api_status_error(loopback: 
 
 
 async def test_endless_redirects_within_the_origin_end_in_an_api_status_error(
-    loopback: Any,
+    loopback: StartLoopback,
 ) -> None:
     async def around(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
         raise web.HTTPFound(f"/api/v1/backups/501/?hop={len(api.seen)}")
@@ -221,3 +248,13 @@ async def test_endless_redirects_within_the_origin_end_in_an_api_status_error(
             await client.backups.get(501)
     assert caught.value.status_code == 302
     assert 2 <= len(api.seen) <= 10
+
+
+@pytest.mark.parametrize("location", ["http://[::1", "https://admin.vps.org:99999/x"])
+async def test_redirect_to_an_unparsable_location_raises_the_sdks_error(
+    scripted_api: LoopbackAPI, scripted_client: BackupsClient, location: str
+) -> None:
+    scripted_api.answer("GET", "backups/501/", status=302, headers={"Location": location})
+    with pytest.raises(BackupsError):
+        await scripted_client.backups.get(501)
+    assert scripted_api.routes() == ["GET backups/501/"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import aiohttp
@@ -12,9 +11,9 @@ from conftest import (
     BASE_URL,
     LoopbackAPI,
     MockAPI,
+    StartLoopback,
     json_response,
     loopback_client,
-    sent,
     sent_count,
 )
 
@@ -29,7 +28,8 @@ from asyncbackups import (
     ServerError,
 )
 
-RESTORE_URL = BASE_URL + "servers/12345/restore/"
+RESTORE = "servers/12345/restore/"
+RESTORE_URL = BASE_URL + RESTORE
 ACCEPTED = {
     "status": "restoring",
     "message": "Server restore has been initiated.",
@@ -39,25 +39,21 @@ ACCEPTED = {
 }
 
 
-def restore_calls(mock_api: MockAPI) -> list[Any]:
-    return sent(mock_api, "POST", RESTORE_URL)
-
-
 def refused() -> aiohttp.ClientConnectorError:
     key = aiohttp.client_reqrep.ConnectionKey("admin.vps.org", 443, True, True, None, None, None)
     return aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "Connection refused"))
 
 
 async def test_restore_posts_the_backup_id_to_the_servers_restore_route(
-    client: BackupsClient, mock_api: MockAPI
+    scripted_api: LoopbackAPI, scripted_client: BackupsClient
 ) -> None:
-    mock_api.post(RESTORE_URL, status=202, payload=ACCEPTED)
-    result = await client.servers.restore(12345, 501)
-    (call,) = restore_calls(mock_api)
-    assert json.loads(call.kwargs["data"]) == {"backup_id": 501}
-    headers = call.kwargs["headers"]
-    assert headers["Content-Type"] == "application/json"
-    assert headers["Idempotency-Key"]
+    scripted_api.answer("POST", RESTORE, status=202, payload=ACCEPTED)
+    result = await scripted_client.servers.restore(12345, 501)
+    (request,) = scripted_api.seen
+    assert request.route == "POST servers/12345/restore/"
+    assert request.json() == {"backup_id": 501}
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["Idempotency-Key"]
     assert result == RestoreResult(
         raw=ACCEPTED,
         status_code=202,
@@ -69,59 +65,64 @@ async def test_restore_posts_the_backup_id_to_the_servers_restore_route(
 
 
 async def test_restore_keeps_fields_it_does_not_know_in_raw(
-    client: BackupsClient, mock_api: MockAPI
+    scripted_api: LoopbackAPI, scripted_client: BackupsClient
 ) -> None:
-    mock_api.post(RESTORE_URL, status=202, payload={"job": {"id": "r-9"}})
-    result = await client.servers.restore(12345, 501)
+    scripted_api.answer("POST", RESTORE, status=202, payload={"job": {"id": "r-9"}})
+    result = await scripted_client.servers.restore(12345, 501)
     assert result.raw == {"job": {"id": "r-9"}}
     assert result.status is None
     assert result.backup_id is None
 
 
 async def test_restore_with_an_empty_answer_is_an_empty_result(
-    client: BackupsClient, mock_api: MockAPI
+    scripted_api: LoopbackAPI, scripted_client: BackupsClient
 ) -> None:
-    mock_api.post(RESTORE_URL, status=204)
-    result = await client.servers.restore(12345, 501)
+    scripted_api.answer("POST", RESTORE, status=204)
+    result = await scripted_client.servers.restore(12345, 501)
     assert result.raw == {}
     assert result.status_code == 204
 
 
 async def test_restore_400_gives_field_errors_without_retrying(
-    client: BackupsClient, mock_api: MockAPI
+    scripted_api: LoopbackAPI, scripted_client: BackupsClient
 ) -> None:
     errors = {"backup_id": ["Backup 502 is not completed yet."]}
-    mock_api.post(RESTORE_URL, status=400, payload=errors, repeat=True)
+    scripted_api.answer("POST", RESTORE, status=400, payload=errors)
     with pytest.raises(BadRequestError) as caught:
-        await client.servers.restore(12345, 502)
+        await scripted_client.servers.restore(12345, 502)
     assert caught.value.field_errors == errors
-    assert sent_count(mock_api) == 1
+    assert scripted_api.routes() == ["POST servers/12345/restore/"]
 
 
 @pytest.mark.parametrize(
     ("status", "kind"), [(401, AuthenticationError), (404, NotFoundError)], ids=["401", "404"]
 )
 async def test_restore_401_and_404_raise_without_retrying(
-    client: BackupsClient, mock_api: MockAPI, status: int, kind: type[Exception]
+    scripted_api: LoopbackAPI,
+    scripted_client: BackupsClient,
+    status: int,
+    kind: type[Exception],
 ) -> None:
-    mock_api.post(RESTORE_URL, status=status, payload={"detail": "nope"}, repeat=True)
+    scripted_api.answer("POST", RESTORE, status=status, payload={"detail": "nope"})
     with pytest.raises(kind) as caught:
-        await client.servers.restore(12345, 501)
+        await scripted_client.servers.restore(12345, 501)
     assert getattr(caught.value, "status_code", None) == status
-    assert sent_count(mock_api) == 1
+    assert scripted_api.routes() == ["POST servers/12345/restore/"]
 
 
 @pytest.mark.parametrize("status", [500, 502, 504])
 async def test_restore_is_never_resent_after_a_status_that_may_mean_it_ran(
-    client: BackupsClient, mock_api: MockAPI, status: int
+    scripted_api: LoopbackAPI, scripted_client: BackupsClient, status: int
 ) -> None:
-    mock_api.post(RESTORE_URL, status=status, repeat=True)
+    scripted_api.answer("POST", RESTORE, status=status)
     with pytest.raises(ServerError) as caught:
-        await client.servers.restore(12345, 501)
+        await scripted_client.servers.restore(12345, 501)
     assert caught.value.status_code == status
-    assert len(restore_calls(mock_api)) == 1
+    assert scripted_api.routes() == ["POST servers/12345/restore/"]
 
 
+# aioresponses: each exact failure after sending (the loopback tests below drop and
+# stall a real request).
 @pytest.mark.parametrize(
     ("exception", "kind"),
     [
@@ -139,7 +140,7 @@ async def test_restore_is_never_resent_after_a_failure_once_it_was_sent(
         await client.servers.restore(12345, 501)
     assert isinstance(caught.value, APIConnectionError)
     assert caught.value.request_may_have_reached_server is True
-    assert len(restore_calls(mock_api)) == 1
+    assert sent_count(mock_api, "POST", RESTORE_URL) == 1
 
 
 @pytest.mark.parametrize(
@@ -147,29 +148,46 @@ async def test_restore_is_never_resent_after_a_failure_once_it_was_sent(
     [
         pytest.param({"status": 503}, id="503"),
         pytest.param({"status": 429, "headers": {"Retry-After": "0.01"}}, id="429"),
-        pytest.param({"exception": refused()}, id="refused"),
-        pytest.param({"exception": aiohttp.ConnectionTimeoutError()}, id="connect-timeout"),
     ],
 )
 async def test_restore_is_resent_with_the_same_key_when_it_certainly_did_not_run(
-    client: BackupsClient, mock_api: MockAPI, failure: dict[str, Any]
+    scripted_api: LoopbackAPI, scripted_client: BackupsClient, failure: dict[str, Any]
 ) -> None:
-    mock_api.post(RESTORE_URL, **failure)
+    scripted_api.answer("POST", RESTORE, **failure)
+    scripted_api.answer("POST", RESTORE, status=202, payload=ACCEPTED)
+    result = await scripted_client.servers.restore(12345, 501)
+    assert result.status == "restoring"
+    first, second = scripted_api.received("POST", RESTORE)
+    assert first.headers["Idempotency-Key"] == second.headers["Idempotency-Key"]
+    assert first.body == second.body
+
+
+# aioresponses: connections that never opened, then an answer, at one address. What the
+# resend carries is shown above; only the first attempt differs here.
+@pytest.mark.parametrize(
+    "exception",
+    [
+        pytest.param(refused(), id="refused"),
+        pytest.param(aiohttp.ConnectionTimeoutError(), id="connect-timeout"),
+    ],
+)
+async def test_restore_is_resent_when_its_connection_never_opened(
+    client: BackupsClient, mock_api: MockAPI, exception: BaseException
+) -> None:
+    mock_api.post(RESTORE_URL, exception=exception)
     mock_api.post(RESTORE_URL, status=202, payload=ACCEPTED)
     result = await client.servers.restore(12345, 501)
     assert result.status == "restoring"
-    first, second = restore_calls(mock_api)
-    assert first.kwargs["headers"]["Idempotency-Key"] == second.kwargs["headers"]["Idempotency-Key"]
-    assert first.kwargs["data"] == second.kwargs["data"]
+    assert sent_count(mock_api, "POST", RESTORE_URL) == 2
 
 
 async def test_restore_uses_the_callers_idempotency_key(
-    client: BackupsClient, mock_api: MockAPI
+    scripted_api: LoopbackAPI, scripted_client: BackupsClient
 ) -> None:
-    mock_api.post(RESTORE_URL, status=202, payload=ACCEPTED)
-    await client.servers.restore(12345, 501, idempotency_key="restore-web-01-501")
-    (call,) = restore_calls(mock_api)
-    assert call.kwargs["headers"]["Idempotency-Key"] == "restore-web-01-501"
+    scripted_api.answer("POST", RESTORE, status=202, payload=ACCEPTED)
+    await scripted_client.servers.restore(12345, 501, idempotency_key="restore-web-01-501")
+    (request,) = scripted_api.seen
+    assert request.headers["Idempotency-Key"] == "restore-web-01-501"
 
 
 @pytest.mark.parametrize(
@@ -184,17 +202,20 @@ async def test_restore_uses_the_callers_idempotency_key(
     ],
 )
 async def test_restore_with_bad_ids_raises_before_any_request(
-    client: BackupsClient, mock_api: MockAPI, arguments: tuple[Any, Any], error: type[Exception]
+    scripted_api: LoopbackAPI,
+    scripted_client: BackupsClient,
+    arguments: tuple[Any, Any],
+    error: type[Exception],
 ) -> None:
     with pytest.raises(error):
-        await client.servers.restore(*arguments)
-    assert sent_count(mock_api) == 0
+        await scripted_client.servers.restore(*arguments)
+    assert scripted_api.seen == []
 
 
 # -- against a real server -----------------------------------------------------------
 
 
-async def test_restore_that_times_out_is_sent_exactly_once(loopback: Any) -> None:
+async def test_restore_that_times_out_is_sent_exactly_once(loopback: StartLoopback) -> None:
     async def stall(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
         return await api.stall()
 
@@ -206,7 +227,7 @@ async def test_restore_that_times_out_is_sent_exactly_once(loopback: Any) -> Non
 
 
 async def test_restore_whose_connection_drops_after_sending_is_sent_exactly_once(
-    loopback: Any,
+    loopback: StartLoopback,
 ) -> None:
     async def drop(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
         return api.drop(request)
@@ -220,7 +241,7 @@ async def test_restore_whose_connection_drops_after_sending_is_sent_exactly_once
     assert api.seen[0].json() == {"backup_id": 501}
 
 
-async def test_restore_after_a_503_is_resent_and_succeeds(loopback: Any) -> None:
+async def test_restore_after_a_503_is_resent_and_succeeds(loopback: StartLoopback) -> None:
     async def busy_once(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
         if len(api.seen) == 1:
             return json_response({"detail": "busy"}, status=503)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import BACKUP, BACKUPS_URL, MockAPI, page
+from conftest import BACKUP, LoopbackAPI, page, until
 
 from asyncbackups import (
     AuthenticationError,
@@ -27,16 +28,24 @@ FAST = {"poll_interval": 0.01, "max_poll_interval": 0.02}
 FAST_MAX = {"max_poll_interval": 0.01}
 
 
-async def _complete_soon(api: Any, seconds: float = 61, after: float = 0.05) -> None:
-    await asyncio.sleep(after)
-    api.advance(seconds)
+def _reads(api: Any) -> int:
+    """How many times the fake was asked for backups, by list or by detail."""
+    requests = api.requests
+    return int(requests[("GET", "backups/")] + requests[("GET", "backups/{id}/")])
+
+
+async def _complete_once(api: Any, condition: Callable[[], bool]) -> None:
+    """Finish the fake's backups once ``condition()`` holds: on events, not on a timer."""
+    await until(condition)
+    api.advance(61)
 
 
 async def test_wait_returns_the_completed_backup_once_the_server_finishes_it(
     fake_api: Any, fake_client: BackupsClient
 ) -> None:
     backup = await fake_client.backups.create(12345, description="nightly")
-    advancing = asyncio.create_task(_complete_soon(fake_api))
+    # The wait reads the backup in progress at least once before the server finishes it.
+    advancing = asyncio.create_task(_complete_once(fake_api, lambda: _reads(fake_api) >= 1))
 
     done = await fake_client.backups.wait_until_completed(backup, **FAST)
 
@@ -65,11 +74,14 @@ async def test_wait_on_an_already_completed_backup_returns_without_a_request(
 ) -> None:
     completed = await fake_client.backups.get(501)
     before = sum(fake_api.requests.values())
-    started = time.monotonic()
 
-    assert await fake_client.backups.wait_until_completed(completed) is completed
+    # Waiting even one 60 s poll interval would run out the 5 s given here.
+    done = await asyncio.wait_for(
+        fake_client.backups.wait_until_completed(completed, poll_interval=60, max_poll_interval=60),
+        timeout=5,
+    )
 
-    assert time.monotonic() - started < 0.05
+    assert done is completed
     assert sum(fake_api.requests.values()) == before
 
 
@@ -87,11 +99,14 @@ async def test_wait_raises_backup_failed_error_carrying_the_failed_backup(
     assert caught.value.backup.status is BackupStatus.FAILED
 
 
-async def test_wait_on_an_already_failed_backup_raises_at_once(client: BackupsClient) -> None:
+async def test_wait_on_an_already_failed_backup_raises_at_once(
+    scripted_api: LoopbackAPI, scripted_client: BackupsClient
+) -> None:
     failed = _backup(BackupStatus.FAILED)
     with pytest.raises(BackupFailedError) as caught:
-        await client.backups.wait_until_completed(failed)
+        await scripted_client.backups.wait_until_completed(failed)
     assert caught.value.backup is failed
+    assert scripted_api.seen == []
 
 
 async def test_wait_deadline_raises_wait_timeout_error_with_the_last_backup_seen(
@@ -103,7 +118,9 @@ async def test_wait_deadline_raises_wait_timeout_error_with_the_last_backup_seen
     with pytest.raises(WaitTimeoutError) as caught:
         await fake_client.backups.wait_until_completed(backup, timeout=0.15, **FAST)
 
-    assert 0.15 <= time.monotonic() - started < 1.0
+    # Not before the deadline; the upper bound only says the wait ended (the backup
+    # never completes).
+    assert 0.15 <= time.monotonic() - started < 5.0
     assert caught.value.backup is not None
     assert caught.value.backup.id == backup.id
     assert caught.value.backup.status is BackupStatus.IN_PROGRESS
@@ -113,13 +130,14 @@ async def test_wait_deadline_counts_time_spent_in_requests(
     fake_api: Any, fake_client: BackupsClient
 ) -> None:
     backup = await fake_client.backups.create(12345)
-    fake_api.faults.delay(0.5, method="GET")
+    fake_api.faults.delay(30, method="GET")
     started = time.monotonic()
 
     with pytest.raises(WaitTimeoutError):
         await fake_client.backups.wait_until_completed(backup, timeout=0.1, **FAST)
 
-    assert time.monotonic() - started < 0.4
+    # Each read takes 30 s: a deadline that let the request run would end no sooner.
+    assert time.monotonic() - started < 5.0
 
 
 async def test_wait_on_a_backup_that_vanished_raises_not_found(
@@ -147,7 +165,9 @@ async def test_on_update_hears_the_first_read_and_every_change_but_no_repeats(
 ) -> None:
     backup = await fake_client.backups.create(12345)
     heard: list[BackupStatus] = []
-    advancing = asyncio.create_task(_complete_soon(fake_api, after=0.15))
+    advancing = asyncio.create_task(
+        _complete_once(fake_api, lambda: fake_api.requests[("GET", "backups/")] >= 3)
+    )
 
     await fake_client.backups.wait_until_completed(
         backup, on_update=lambda update: heard.append(update.status), **FAST
@@ -184,19 +204,23 @@ async def test_what_on_update_raises_reaches_the_caller(fake_client: BackupsClie
 
 
 async def test_unknown_status_keeps_waiting_warns_once_and_is_never_success(
-    mock_api: MockAPI, client: BackupsClient, caplog: pytest.LogCaptureFixture
+    scripted_api: LoopbackAPI, scripted_client: BackupsClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     restoring = {**BACKUP, "status": "restoring"}
-    mock_api.get(f"{BACKUPS_URL}501/", payload=restoring)
-    listing = f"{BACKUPS_URL}?server_id=12345&backup_type=automatic"
-    mock_api.get(listing, payload=page([restoring]), repeat=2)
-    mock_api.get(listing, payload=page([BACKUP]))
+    scripted_api.answer("GET", "backups/501/", payload=restoring)
+    listing = "backups/?backup_type=automatic&server_id=12345"
+    scripted_api.answer("GET", listing, payload=page([restoring]))
+    scripted_api.answer("GET", listing, payload=page([restoring]))
+    scripted_api.answer("GET", listing, payload=page([BACKUP]))
     heard: list[Backup] = []
     caplog.set_level(logging.WARNING, logger="asyncbackups")
 
-    done = await client.backups.wait_until_completed(501, on_update=heard.append, timeout=5, **FAST)
+    done = await scripted_client.backups.wait_until_completed(
+        501, on_update=heard.append, timeout=5, **FAST
+    )
 
     assert done.status is BackupStatus.COMPLETED
+    assert scripted_api.routes() == ["GET backups/501/", *[f"GET {listing}"] * 3]
     assert heard[0].status == "restoring"
     assert not heard[0].is_final
     warnings = [r for r in caplog.records if "restoring" in r.getMessage()]
@@ -226,7 +250,7 @@ async def test_cancelling_one_wait_leaves_the_others_running(
         asyncio.create_task(fake_client.backups.wait_until_completed(b, **FAST))
         for b in (first, second, third)
     ]
-    await asyncio.sleep(0.05)
+    await until(lambda: _reads(fake_api) >= 1)  # the poller is serving all three
     waits[1].cancel()
     fake_api.advance(61)
 
@@ -240,12 +264,15 @@ async def test_the_poller_stops_when_the_last_wait_leaves(
     fake_api: Any, fake_client: BackupsClient
 ) -> None:
     backup = await fake_client.backups.create(12345)
-    fake_api.advance(61)
-    await fake_client.backups.wait_until_completed(backup, **FAST)
-    await asyncio.sleep(0.01)
-
+    waiting = asyncio.create_task(fake_client.backups.wait_until_completed(backup, **FAST))
+    await until(lambda: _reads(fake_api) >= 1)
     pollers = [t for t in asyncio.all_tasks() if t.get_name() == "asyncbackups-poller"]
-    assert all(task.done() for task in pollers)
+    assert pollers
+    fake_api.advance(61)
+    await waiting
+
+    _, still_running = await asyncio.wait(pollers, timeout=5)
+    assert still_running == set()
 
 
 async def test_a_thousand_concurrent_waits_share_their_poll_rounds(
@@ -259,7 +286,8 @@ async def test_a_thousand_concurrent_waits_share_their_poll_rounds(
         fake_client.backups.wait_until_completed(b, poll_interval=0.02, max_poll_interval=0.05)
         for b in created.backups
     ]
-    advancing = asyncio.create_task(_complete_soon(fake_api, after=0.3))
+    # Several rounds (at 10 list pages a round) read every backup in progress first.
+    advancing = asyncio.create_task(_complete_once(fake_api, lambda: _reads(fake_api) >= 30))
 
     done = await asyncio.gather(*waits)
 
@@ -267,11 +295,14 @@ async def test_a_thousand_concurrent_waits_share_their_poll_rounds(
     polls = sum(fake_api.requests.values()) - before
     assert all(b.status is BackupStatus.COMPLETED for b in done)
     # 1000 waits for several rounds cost a few list pages a round (page size 100),
-    # nowhere near one request per wait per round.
+    # nowhere near one request per wait per round (1000 a round).
     assert polls < 200
 
 
-async def test_wait_rejects_bad_arguments_before_any_request(client: BackupsClient) -> None:
+async def test_wait_rejects_bad_arguments_before_any_request(
+    scripted_api: LoopbackAPI, scripted_client: BackupsClient
+) -> None:
+    client = scripted_client
     with pytest.raises(TypeError):
         await client.backups.wait_until_completed(True)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
@@ -281,9 +312,21 @@ async def test_wait_rejects_bad_arguments_before_any_request(client: BackupsClie
     with pytest.raises(ValueError, match="timeout"):
         await client.backups.wait_until_completed(501, timeout=-1)
     with pytest.raises(ValueError, match="max_poll_interval"):
-        await client.backups.wait_until_completed(501, poll_interval=5, max_poll_interval=1)
+        await client.backups.wait_until_completed(501, max_poll_interval=-1)
     with pytest.raises(TypeError, match="on_update"):
         await client.backups.wait_until_completed(501, on_update="print")  # type: ignore[arg-type]
+    assert scripted_api.seen == []
+
+
+async def test_a_max_poll_interval_below_poll_interval_is_raised_to_it(
+    fake_api: Any, fake_client: BackupsClient
+) -> None:
+    backup = await fake_client.backups.create(12345)
+    fake_api.advance(60)
+    done = await fake_client.backups.wait_until_completed(
+        backup, poll_interval=0.01, max_poll_interval=0.001
+    )
+    assert done.status is BackupStatus.COMPLETED
 
 
 def _backup(status: BackupStatus) -> Backup:
