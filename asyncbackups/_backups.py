@@ -3,57 +3,117 @@
 from __future__ import annotations
 
 import builtins
-import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from ._fleet import BackupOutcome, FleetResult, run_fleet
-from ._http import HTTPTransport
-from ._models import Backup, BackupType
-from ._policy import Safety
-from ._protocol import (
-    BACKUPS_PATH,
-    backup_path,
+from ._calls import Call
+from ._checks import (
+    check_description,
     check_id,
     check_idempotency_key,
     check_number,
+)
+from ._fleet import BackupOutcome, FleetResult, run_fleet
+from ._models import Backup, BackupType
+from ._options import ClientOptions
+from ._protocol import (
+    BACKUPS_PATH,
+    backup_path,
     decode_backup_response,
     decode_delete_response,
     dump_json,
     list_params,
     server_date,
 )
-from ._reading import iter_pages, read_all_pages, read_backup
+from ._raw import RawResponse, raw_response
+from ._reading import Page, Reader
+from ._reconcile import Claims, call_start, same_create
+from ._retry_policy import Safety
+from ._stats import Counters
+from ._transport import Request, Transport
 from ._waiting import Poller
 
 __all__ = ["BackupsAPI"]
 
-logger = logging.getLogger("asyncbackups")
+CREATE_ROUTE = "POST backups/"
+DELETE_ROUTE = "DELETE backups/{id}/"
+_JSON_HEADERS = {"Content-Type": "application/json"}
 
-# Without a Date header only our own clock is known, which may be off by much more.
-_NO_DATE_MARGIN = timedelta(seconds=60)
-# Our clock and the server's Date header disagreeing by more than this means one of
-# them is wrong; the reconcile window then opens at the earlier of the two.
-_CLOCK_TOLERANCE = timedelta(seconds=5)
-_ONE_SECOND = timedelta(seconds=1)
-_CLAIMED_LIMIT = 65_536
+
+class BackupsWithRawResponse:
+    """``client.backups.with_raw_response``: each call, returning a :class:`RawResponse`.
+
+    ::
+
+        raw = await client.backups.with_raw_response.get(501)
+        print(raw.status_code, raw.request_id, raw.retries_taken)
+        backup = raw.parse()
+    """
+
+    def __init__(self, api: BackupsAPI) -> None:
+        self._api = api
+
+    async def list(
+        self, *, server_id: int | None = None, backup_type: BackupType | str | None = None
+    ) -> RawResponse[builtins.list[Backup]]:
+        """``backups.list``; ``headers`` and ``request_id`` are the last page's."""
+        params = list_params(server_id, backup_type)
+        self._api._transport.check_open()
+        calls: builtins.list[Call[Page]] = []
+        backups = await self._api._reader.read_all(params, calls=calls)
+        return raw_response(calls, backups, pages=len(calls))
+
+    async def get(self, backup_id: int) -> RawResponse[Backup]:
+        """``backups.get``."""
+        check_id(backup_id, "backup_id")
+        call = self._api._reader.detail_call(backup_id)
+        return raw_response([call], await call.run())
+
+    async def create(
+        self,
+        server_id: int,
+        *,
+        description: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> RawResponse[Backup]:
+        """``backups.create``."""
+        call, same = self._api._create_call(server_id, description, idempotency_key)
+        return raw_response([call], await self._api._run_create(call, same))
+
+    async def delete(self, backup_id: int) -> RawResponse[None]:
+        """``backups.delete``."""
+        call = self._api._delete_call(backup_id)
+        await call.run()
+        return raw_response([call], None)
 
 
 class BackupsAPI:
     """The backups of every server the token can see. Reached as ``client.backups``."""
 
-    def __init__(self, transport: HTTPTransport, poller: Poller, *, max_concurrency: int) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        options: ClientOptions,
+        counters: Counters,
+        *,
+        poller: Poller,
+        claims: Claims,
+    ) -> None:
         self._transport = transport
+        self._options = options
+        self._counters = counters
+        self._reader = Reader(transport, options, counters)
         self._poller = poller
-        self._max_concurrency = max_concurrency
-        # IDs this client already handed out as the result of a create, so that a
-        # reconciliation never adopts the same backup for two calls.
-        self._claimed: dict[int, None] = {}
-        # Creates in flight per (server, description as the server keeps it): how many
-        # backups made since a call began can be this client's own.
-        self._in_flight: dict[tuple[int, str], int] = {}
+        # Backups handed out by this client's creates, and its creates in flight: a
+        # reconcile never adopts one backup for two calls.
+        self._claims = claims
+
+    @property
+    def with_raw_response(self) -> BackupsWithRawResponse:
+        """The same calls, each returning a :class:`RawResponse` around its result."""
+        return BackupsWithRawResponse(self)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -66,7 +126,7 @@ class BackupsAPI:
         """
         params = list_params(server_id, backup_type)
         self._transport.check_open()
-        return await read_all_pages(self._transport, params)
+        return await self._reader.read_all(params)
 
     async def iter(
         self, *, server_id: int | None = None, backup_type: BackupType | str | None = None
@@ -74,16 +134,60 @@ class BackupsAPI:
         """Yield matching backups lazily, one page fetched at a time (``async for``)."""
         params = list_params(server_id, backup_type)
         self._transport.check_open()
-        async for page, _ in iter_pages(self._transport, params):
-            for backup in page:
+        async for page in self._reader.pages(params):
+            for backup in page.backups:
                 yield backup
 
     async def get(self, backup_id: int) -> Backup:
         """One backup by ID. Raises :class:`NotFoundError` when there is none."""
         check_id(backup_id, "backup_id")
-        return await read_backup(self._transport, backup_id)
+        return await self._reader.read_backup(backup_id)
 
     # -- writing ------------------------------------------------------------------------
+
+    def _create_call(
+        self, server_id: int, description: str | None, idempotency_key: str | None
+    ) -> tuple[Call[Backup], tuple[int, str]]:
+        check_id(server_id, "server_id")
+        check_description(description)
+        key = check_idempotency_key(idempotency_key)
+        payload: dict[str, Any] = {"server_id": server_id}
+        if description is not None:
+            payload["description"] = description
+        request = Request(
+            "POST",
+            self._transport.url(BACKUPS_PATH),
+            route=CREATE_ROUTE,
+            data=dump_json(payload),
+            headers={**_JSON_HEADERS, "Idempotency-Key": key},
+        )
+        same = same_create(server_id, description)
+        started = time.monotonic()
+        started_wall = datetime.now(UTC)
+
+        async def reconcile() -> Backup | None:
+            return await self._find_created(same, key, started, started_wall)
+
+        call = Call(
+            self._transport,
+            request,
+            safety=Safety.CREATE,
+            decode=decode_backup_response,
+            options=self._options,
+            counters=self._counters,
+            reconcile=reconcile,
+            idempotency_key=key,
+        )
+        return call, same
+
+    async def _run_create(self, call: Call[Backup], same: tuple[int, str]) -> Backup:
+        self._claims.begin(same)
+        try:
+            backup = await call.run()
+        finally:
+            self._claims.end(same)
+        self._claims.claim(backup.id)
+        return backup
 
     async def create(
         self,
@@ -97,47 +201,13 @@ class BackupsAPI:
         Safe to retry: every attempt carries the same ``Idempotency-Key`` (yours, or a
         fresh one), and after an attempt that may have reached the server the server's
         manual backups are read and the one that attempt made is adopted, so one call
-        never makes two backups. Raises :class:`NotFoundError` for an unknown server and
-        :class:`BadRequestError` (with ``field_errors``) for a refused description.
+        never makes two backups. Raises :class:`NotFoundError` for an unknown server,
+        :class:`BadRequestError` (with ``field_errors``) for a refused description, and
+        :class:`AmbiguousCreateError` when, in doubt, several existing backups could be
+        the one it made (see the README's "What a create's reconcile can know").
         """
-        check_id(server_id, "server_id")
-        if description is not None and not isinstance(description, str):
-            raise TypeError(f"description must be a str, not {type(description).__name__}")
-        key = check_idempotency_key(idempotency_key)
-        body: dict[str, Any] = {"server_id": server_id}
-        if description is not None:
-            body["description"] = description
-        started = time.monotonic()
-        started_wall = datetime.now(UTC)
-        # DRF trims surrounding whitespace and may store "" or null for no description,
-        # so compare what the server would have kept, not what was sent.
-        same = (server_id, (description or "").strip())
-
-        async def reconcile() -> Backup | None:
-            return await self._find_created(same, key, started, started_wall)
-
-        self._in_flight[same] = self._in_flight.get(same, 0) + 1
-        try:
-            backup = await self._transport.send(
-                "POST",
-                self._transport.url(BACKUPS_PATH),
-                safety=Safety.CREATE,
-                decode=decode_backup_response,
-                data=dump_json(body),
-                idempotency_key=key,
-                reconcile=reconcile,
-            )
-        finally:
-            left = self._in_flight.pop(same) - 1
-            if left:
-                self._in_flight[same] = left
-        self._claim(backup.id)
-        return backup
-
-    def _claim(self, backup_id: int) -> None:
-        self._claimed[backup_id] = None
-        if len(self._claimed) > _CLAIMED_LIMIT:
-            del self._claimed[next(iter(self._claimed))]
+        call, same = self._create_call(server_id, description, idempotency_key)
+        return await self._run_create(call, same)
 
     async def _find_created(
         self,
@@ -146,17 +216,8 @@ class BackupsAPI:
         started: float,
         started_wall: datetime,
     ) -> Backup | None:
-        """The backup an ambiguous create made, if the server has it; ``None`` if not.
-
-        A candidate is a manual backup of the same server, with the description the
-        server would have kept, made since the call began, and not already handed to
-        another call of this client. The call's start is taken from the server's
-        ``Date`` clock (whole seconds, so it may open up to a second early); when that
-        clock and ours disagree by more than a few seconds, from the earlier of the two.
-        More candidates than this client has creates in flight for the same server and
-        description means another client made one too: that is reported, not guessed.
-        """
-        server_id, wanted = same
+        """The backup an ambiguous create made, if the server has it; ``None`` if not."""
+        server_id, _ = same
         params = {"server_id": str(server_id), "backup_type": BackupType.MANUAL.value}
         candidates: builtins.list[Backup] = []
         date: datetime | None = None
@@ -164,53 +225,26 @@ class BackupsAPI:
         first = True
         # One attempt per page: the reconcile is part of the create's own attempts,
         # which keeps a create within 2 x (max_retries + 1) requests.
-        async for page, headers in iter_pages(self._transport, params, max_retries=0):
+        async for page in self._reader.pages(params, max_retries=0):
             if first:
                 first = False
                 elapsed = time.monotonic() - started
-                date = server_date(headers)
-            candidates.extend(
-                backup
-                for backup in page
-                if backup.server_id == server_id
-                and backup.backup_type is BackupType.MANUAL
-                and (backup.description or "").strip() == wanted
-            )
-        since = _call_start(date, elapsed, started_wall)
-        # Claims are checked only now, with no await before the claim below: another
-        # reconciling call may have claimed a candidate while these pages were read.
-        matches = sorted(
-            (
-                backup
-                for backup in candidates
-                if _made_since(backup.created_at, since) and backup.id not in self._claimed
-            ),
-            key=lambda backup: (backup.created_at, backup.id),
-        )
-        if not matches:
-            logger.info("create for server %d: no backup from the earlier attempt", server_id)
-            return None
-        if len(matches) > self._in_flight.get(same, 1):
-            from ._errors import AmbiguousCreateError  # TODO: top-level once it lands
+                date = server_date(page.headers)
+            candidates.extend(page.backups)
+        since = call_start(date, elapsed, started_wall)
+        return self._claims.adopt(same, candidates, since, idempotency_key=idempotency_key)
 
-            ids = ", ".join(str(backup.id) for backup in matches)
-            raise AmbiguousCreateError(
-                f"create for server {server_id} was in doubt, and {len(matches)} backups "
-                f"with its description were made since it began ({ids}): another client "
-                "made the same backup at the same moment, or a delayed request landed "
-                "late. Not guessing which is this call's: check them and delete any extra",
-                server_id=server_id,
-                candidates=matches,
-                idempotency_key=idempotency_key,
-            )
-        chosen = matches[0]
-        self._claim(chosen.id)
-        logger.info(
-            "create for server %d: the earlier attempt made backup %d; adopting it",
-            server_id,
-            chosen.id,
+    def _delete_call(self, backup_id: int) -> Call[None]:
+        check_id(backup_id, "backup_id")
+        request = Request("DELETE", self._transport.url(backup_path(backup_id)), route=DELETE_ROUTE)
+        return Call(
+            self._transport,
+            request,
+            safety=Safety.DELETE,
+            decode=decode_delete_response,
+            options=self._options,
+            counters=self._counters,
         )
-        return chosen
 
     async def delete(self, backup_id: int) -> None:
         """Delete a backup for good.
@@ -218,13 +252,7 @@ class BackupsAPI:
         Raises :class:`NotFoundError` when it does not exist; a 404 that follows an
         attempt which may already have deleted it counts as success.
         """
-        check_id(backup_id, "backup_id")
-        await self._transport.send(
-            "DELETE",
-            self._transport.url(backup_path(backup_id)),
-            safety=Safety.DELETE,
-            decode=decode_delete_response,
-        )
+        await self._delete_call(backup_id).run()
 
     # -- waiting and fleets -------------------------------------------------------------
 
@@ -261,7 +289,8 @@ class BackupsAPI:
             backup,
             timeout=None if timeout is None else float(timeout),
             poll_interval=float(poll_interval),
-            max_poll_interval=float(max_poll_interval),
+            max_poll_interval=max(float(max_poll_interval), float(poll_interval)),
+            max_retry_after=self._options.max_retry_after,
             on_update=on_update,
         )
 
@@ -297,10 +326,9 @@ class BackupsAPI:
         repeated = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) < len(ids) else []
         if repeated:
             raise ValueError(f"server_ids repeats {repeated}; each server is backed up once")
-        if description is not None and not isinstance(description, str):
-            raise TypeError(f"description must be a str, not {type(description).__name__}")
+        check_description(description)
         if concurrency is None:
-            concurrency = self._max_concurrency
+            concurrency = self._options.max_concurrency
         check_number("concurrency", concurrency, minimum=1, integer=True)
         _check_wait_options(wait_timeout, poll_interval, max_poll_interval)
         if on_progress is not None and not callable(on_progress):
@@ -328,28 +356,12 @@ class BackupsAPI:
         )
 
 
-def _call_start(date: datetime | None, elapsed: float, started_wall: datetime) -> datetime:
-    """The earliest moment a backup made by the call can be stamped with."""
-    if date is None:
-        return started_wall - _NO_DATE_MARGIN
-    by_server = date - timedelta(seconds=elapsed)
-    ours_now = started_wall + timedelta(seconds=elapsed)
-    if abs(ours_now - date) > _CLOCK_TOLERANCE:
-        return min(by_server, started_wall)
-    return by_server
-
-
-def _made_since(created_at: datetime, since: datetime) -> bool:
-    # A stamp in whole seconds may be the floor of a moment after ``since``.
-    if created_at.microsecond == 0:
-        return created_at > since - _ONE_SECOND
-    return created_at >= since
-
-
 def _check_wait_options(
     timeout: float | None, poll_interval: float, max_poll_interval: float
 ) -> None:
     if timeout is not None:
         check_number("timeout", timeout, minimum=0)
     check_number("poll_interval", poll_interval, minimum=0)
-    check_number("max_poll_interval", max_poll_interval, minimum=poll_interval)
+    # A cap below the start is raised to it: "poll every 5 s, at most every 2 s" can
+    # only mean every 5 s.
+    check_number("max_poll_interval", max_poll_interval, minimum=0)

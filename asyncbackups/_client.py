@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping, Sequence
 from types import TracebackType
-
-import aiohttp
+from typing import Final
 
 from ._backups import BackupsAPI
-from ._http import HTTPTransport
-from ._protocol import DEFAULT_BASE_URL, check_number, normalize_base_url
+from ._http import HTTPTransport, Session, TraceConfig
+from ._options import ClientOptions, read_token
+from ._reading import Reader
+from ._reconcile import Claims
 from ._servers import ServersAPI
+from ._stats import ClientStats, Counters
 from ._waiting import Poller
 
-__all__ = ["BackupsClient"]
+__all__ = ["NOT_GIVEN", "BackupsClient"]
 
-TOKEN_ENV = "ASYNCBACKUPS_TOKEN"
-BASE_URL_ENV = "ASYNCBACKUPS_BASE_URL"
+
+class _NotGiven:
+    """Tells "use this client's value" apart from any value, ``None`` included."""
+
+    _instance: _NotGiven | None = None
+
+    def __new__(cls) -> _NotGiven:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+    def __reduce__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN: Final = _NotGiven()
 
 
 class BackupsClient:
@@ -42,6 +61,12 @@ class BackupsClient:
     An answer longer than ``max_response_bytes`` (its decompressed size included) is
     not read past the cap: the call raises ``ResponseValidationError``.
 
+    ``headers`` are extra headers sent with every request (never ``Authorization``).
+    ``proxy`` is an ``http://`` proxy URL; without it the client's own session honours
+    ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` (never ``~/.netrc``: the token is the
+    only credential sent). ``trace_configs`` are aiohttp ``TraceConfig``s for the
+    client's own session (OpenTelemetry's aiohttp instrumentation, say).
+
     Raises ``ValueError`` when there is no token, or when ``base_url`` is plain
     ``http://`` to a host other than loopback.
     """
@@ -54,53 +79,116 @@ class BackupsClient:
         timeout: float = 30.0,
         max_retries: int = 3,
         max_concurrency: int = 64,
-        session: aiohttp.ClientSession | None = None,
+        session: Session | None = None,
         retry_backoff: float = 0.5,
         max_retry_backoff: float = 8.0,
         max_retry_after: float = 120.0,
         max_response_bytes: int = 32 * 1024 * 1024,
+        headers: Mapping[str, str] | None = None,
+        proxy: str | None = None,
+        trace_configs: Sequence[TraceConfig] | None = None,
     ) -> None:
-        if token is None:
-            token = os.environ.get(TOKEN_ENV) or None
-        if token is None:
-            raise ValueError(f"no API token: pass BackupsClient(token=...) or set ${TOKEN_ENV}")
-        if not isinstance(token, str):
-            raise TypeError(f"token must be a str, not {type(token).__name__}")
-        token = token.strip()
-        if not token or not token.isprintable() or any(c.isspace() for c in token):
-            raise ValueError("token must be non-empty printable text without spaces")
-        if base_url is None:
-            base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-        check_number("timeout", timeout, minimum=0.001)
-        check_number("max_retries", max_retries, minimum=0, integer=True)
-        check_number("max_concurrency", max_concurrency, minimum=1, integer=True)
-        check_number("retry_backoff", retry_backoff, minimum=0)
-        check_number("max_retry_backoff", max_retry_backoff, minimum=0)
-        check_number("max_retry_after", max_retry_after, minimum=0)
-        check_number("max_response_bytes", max_response_bytes, minimum=1, integer=True)
-        if session is not None and not isinstance(session, aiohttp.ClientSession):
-            raise TypeError(f"session must be an aiohttp.ClientSession, not {type(session)}")
-        self._transport = HTTPTransport(
-            token=token,
-            base_url=normalize_base_url(base_url),
-            timeout=float(timeout),
+        token = read_token(token)
+        self._options = ClientOptions.build(
+            base_url=base_url,
+            timeout=timeout,
             max_retries=max_retries,
             max_concurrency=max_concurrency,
-            session=session,
-            backoff_base=float(retry_backoff),
-            max_backoff=float(max_retry_backoff),
-            max_retry_after=float(max_retry_after),
+            retry_backoff=retry_backoff,
+            max_retry_backoff=max_retry_backoff,
+            max_retry_after=max_retry_after,
             max_response_bytes=max_response_bytes,
+            headers=headers or {},
         )
-        self.max_concurrency = max_concurrency
-        self._poller = Poller(self._transport)
-        self.backups = BackupsAPI(self._transport, self._poller, max_concurrency=max_concurrency)
-        self.servers = ServersAPI(self._transport)
+        self._counters = Counters()
+        self._transport = HTTPTransport(
+            token=token,
+            options=self._options,
+            session=session,
+            counters=self._counters,
+            proxy=proxy,
+            trace_configs=trace_configs,
+        )
+        self._poller = Poller(
+            Reader(self._transport, self._options, self._counters), self._counters
+        )
+        self._claims = Claims()
+        self._parent: BackupsClient | None = None
+        self._attach()
+
+    def _attach(self) -> None:
+        self.backups = BackupsAPI(
+            self._transport,
+            self._options,
+            self._counters,
+            poller=self._poller,
+            claims=self._claims,
+        )
+        self.servers = ServersAPI(self._transport, self._options, self._counters)
+
+    def with_options(
+        self,
+        *,
+        timeout: float | _NotGiven = NOT_GIVEN,
+        max_retries: int | _NotGiven = NOT_GIVEN,
+        retry_backoff: float | _NotGiven = NOT_GIVEN,
+        max_retry_backoff: float | _NotGiven = NOT_GIVEN,
+        max_retry_after: float | _NotGiven = NOT_GIVEN,
+        max_response_bytes: int | _NotGiven = NOT_GIVEN,
+        headers: Mapping[str, str] | _NotGiven = NOT_GIVEN,
+    ) -> BackupsClient:
+        """A client that differs from this one only in the options given.
+
+        ::
+
+            fast = client.with_options(timeout=2, max_retries=0)
+            await fast.backups.get(501)
+
+        It shares this client's session, concurrency slots, 429 pause, poller and
+        statistics, so it is cheap enough to make per call: no session, no task.
+        ``headers`` are added to this client's extra headers (never ``Authorization``).
+        Closing this client closes it too; closing it does nothing (this client owns
+        the session). Raises ``TypeError`` for an unknown option or a value of the
+        wrong type and ``ValueError`` for a bad value, before any request.
+        """
+        given = {
+            name: value
+            for name, value in (
+                ("timeout", timeout),
+                ("max_retries", max_retries),
+                ("retry_backoff", retry_backoff),
+                ("max_retry_backoff", max_retry_backoff),
+                ("max_retry_after", max_retry_after),
+                ("max_response_bytes", max_response_bytes),
+                ("headers", headers),
+            )
+            if value is not NOT_GIVEN
+        }
+        child = object.__new__(BackupsClient)
+        child._options = self._options.evolve(**given)
+        child._counters = self._counters
+        child._transport = self._transport
+        child._poller = self._poller
+        child._claims = self._claims
+        child._parent = self if self._parent is None else self._parent
+        child._attach()
+        return child
 
     @property
     def base_url(self) -> str:
         """The API's base URL, always ending with ``/``."""
-        return str(self._transport.base_url)
+        return str(self._options.base_url)
+
+    @property
+    def max_concurrency(self) -> int:
+        """The most HTTP requests this client has in flight at once (fixed at creation)."""
+        return self._options.max_concurrency
+
+    @property
+    def stats(self) -> ClientStats:
+        """A read-only snapshot of what this client did: requests by route, retries,
+        reconciles, rate-limit pauses, poll rounds and bytes read."""
+        return self._counters.snapshot()
 
     @property
     def closed(self) -> bool:
@@ -114,8 +202,12 @@ class BackupsClient:
     async def aclose(self) -> None:
         """Close the client and its session (a borrowed session is left open).
 
-        Safe to call more than once; any call afterwards raises ``RuntimeError``.
+        Safe to call more than once; any call afterwards raises ``RuntimeError``. On a
+        client made by :meth:`with_options` it does nothing: the original owns the
+        session, and closing that one closes every copy.
         """
+        if self._parent is not None:
+            return
         await self._poller.aclose()
         await self._transport.aclose()
 

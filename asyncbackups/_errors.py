@@ -29,8 +29,10 @@ crosses process boundaries (``multiprocessing``, ``ProcessPoolExecutor``) intact
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+
+from multidict import CIMultiDict
 
 if TYPE_CHECKING:
     from ._models import Backup
@@ -74,6 +76,9 @@ class APIStatusError(BackupsError):
     ``status_code`` is the HTTP status, ``body`` the decoded JSON body (or the text of a
     body that was not JSON, ``None`` when empty), ``method`` and ``url`` name the request,
     ``retry_after`` is the pause a ``Retry-After`` header asked for, in seconds, or ``None``.
+    ``headers`` are the answer's headers (a case-insensitive mapping) and ``request_id``
+    the API's ID for the request (``X-Request-ID`` or ``Request-Id``), which ``str()`` ends
+    with when known: quote it to the API's support.
     """
 
     default_status_code = 0
@@ -87,6 +92,8 @@ class APIStatusError(BackupsError):
         method: str | None = None,
         url: str | None = None,
         retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        request_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -95,6 +102,14 @@ class APIStatusError(BackupsError):
         self.method = method
         self.url = url
         self.retry_after = retry_after
+        self.headers: Mapping[str, str] = CIMultiDict(headers or {})
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.request_id:
+            return f"{text} (request id: {self.request_id})"
+        return text
 
 
 class BadRequestError(APIStatusError):
@@ -116,8 +131,18 @@ class BadRequestError(APIStatusError):
         method: str | None = None,
         url: str | None = None,
         field_errors: dict[str, list[str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        request_id: str | None = None,
     ) -> None:
-        super().__init__(message, status_code=status_code, body=body, method=method, url=url)
+        super().__init__(
+            message,
+            status_code=status_code,
+            body=body,
+            method=method,
+            url=url,
+            headers=headers,
+            request_id=request_id,
+        )
         self.field_errors: dict[str, list[str]] = field_errors or {}
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import attrs
 
+from ._callbacks import call_back
 from ._errors import BackupFailedError, WaitTimeoutError
 from ._models import Backup
-from ._waiting import call_back
 
 __all__ = ["BackupOutcome", "FleetResult", "run_fleet"]
 

@@ -1,9 +1,10 @@
-"""The one module that touches aiohttp: it owns the session and sends every request.
+"""The one module that touches aiohttp: the session, and one attempt of a request.
 
-Per request it applies, in this order: the client-wide 429 pause, the concurrency cap,
-one attempt bounded by the timeout, and - only after a failure - tenacity's retries
-under the policy of :mod:`asyncbackups._policy`. The success path builds no retry
-machinery at all, so a call costs what the same aiohttp request costs.
+Per attempt it applies, in this order: the concurrency cap, the client-wide 429 pause,
+the request (with the token added at the last moment), same-origin redirects for reads,
+and the body cap; aiohttp's failures leave as ``APIConnectionError``/``APITimeoutError``
+with the token scrubbed and no aiohttp exception attached. Retrying, reconciling and
+decoding are the call's business (:mod:`asyncbackups._calls`), not this module's.
 """
 
 from __future__ import annotations
@@ -12,53 +13,45 @@ import asyncio
 import contextlib
 import contextvars
 import enum
-import inspect
 import logging
-import random
 import sys
 import time
+import urllib.request
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Generic, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import aiohttp
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
-)
+from multidict import CIMultiDict
 from yarl import URL
 
 from ._errors import (
-    AmbiguousCreateError,
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     BackupsError,
     ResponseTooLargeError,
     ResponseValidationError,
 )
-from ._policy import Safety, is_ambiguous, is_retryable, may_still_be_running
-from ._protocol import Response, is_same_origin, parse_retry_after
+from ._options import ClientOptions
+from ._protocol import Response, parse_retry_after
 from ._redact import Redactor
+from ._stats import Counters
+from ._transport import Request
+from ._urls import is_same_origin, resolve_link
 from ._version import __version__
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "HTTPTransport"]
+__all__ = ["USER_AGENT", "HTTPTransport", "Session", "TraceConfig", "check_session"]
 
 logger = logging.getLogger("asyncbackups")
-
-T = TypeVar("T")
-
-DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
-# Server text quoted in an exception message is cut to this many characters.
-_MAX_DETAIL = 300
-_MAX_LINK_LENGTH = 8192
 
 USER_AGENT = (
     f"asyncbackups/{__version__} aiohttp/{aiohttp.__version__} "
     f"python/{sys.version_info.major}.{sys.version_info.minor}"
 )
+# Server text quoted in an exception message is cut to this many characters.
+_MAX_DETAIL = 300
+_MAX_REDIRECTS = 3
 
 # aiohttp silently repeats a GET or DELETE once when a kept-alive connection drops. The
 # repeat is invisible to callers, yet the first try may have reached the server; this
@@ -66,6 +59,56 @@ USER_AGENT = (
 _ATTEMPTS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
     "asyncbackups_attempts", default=None
 )
+
+
+# The types a caller may hand the client, named here so no other module needs aiohttp
+# to spell them.
+Session = aiohttp.ClientSession
+TraceConfig = aiohttp.TraceConfig
+
+
+def _check_proxy(proxy: object) -> URL | None:
+    if proxy is None:
+        return None
+    if not isinstance(proxy, str):
+        raise TypeError(f"proxy must be a URL string, not {type(proxy).__name__}")
+    try:
+        url = URL(proxy)
+    except (ValueError, TypeError):
+        raise ValueError("proxy is not a valid URL") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError("proxy must be an absolute http:// or https:// URL")
+    return url
+
+
+def _environment_proxy(base_url: URL) -> URL | None:
+    """The proxy ``HTTPS_PROXY``/``HTTP_PROXY`` name for the API, unless ``NO_PROXY``
+    exempts its host.
+
+    Read here rather than through aiohttp's ``trust_env``, which would also read
+    ``~/.netrc`` and send its credentials beside the token.
+    """
+    proxies = urllib.request.getproxies_environment()
+    chosen = proxies.get(base_url.scheme or "")
+    if not chosen or not base_url.host:
+        return None
+    # The stdlib's own NO_PROXY matching (hosts, domain suffixes, ports, "*"); typeshed
+    # does not list it.
+    if urllib.request.proxy_bypass_environment(  # type: ignore[attr-defined]
+        base_url.host, proxies
+    ):
+        return None
+    try:
+        return _check_proxy(chosen)
+    except ValueError:
+        logger.warning("ignoring the %s_PROXY environment variable: not a URL", base_url.scheme)
+        return None
+
+
+def check_session(session: object) -> None:
+    """``TypeError`` unless ``session`` is ``None`` or an ``aiohttp.ClientSession``."""
+    if session is not None and not isinstance(session, aiohttp.ClientSession):
+        raise TypeError(f"session must be an aiohttp.ClientSession, not {type(session)}")
 
 
 async def _count_attempts(
@@ -132,62 +175,8 @@ class _State(enum.Enum):
     CLOSED = "closed"
 
 
-class _Call(Generic[T]):
-    """One logical call across its attempts: what to send and what was learned so far."""
-
-    __slots__ = (
-        "ambiguous",
-        "data",
-        "decode",
-        "give_up",
-        "headers",
-        "idempotency_key",
-        "max_retries",
-        "may_be_running",
-        "method",
-        "params",
-        "reconcile",
-        "safety",
-        "sent",
-        "settled",
-        "unreadable",
-        "url",
-    )
-
-    def __init__(
-        self,
-        method: str,
-        url: str,
-        params: Mapping[str, str] | None,
-        data: bytes | None,
-        headers: Mapping[str, str] | None,
-        safety: Safety,
-        decode: Callable[[Response], T | Awaitable[T]],
-        reconcile: Callable[[], Awaitable[T | None]] | None,
-        idempotency_key: str | None,
-        max_retries: int,
-    ) -> None:
-        self.method = method
-        self.url = url
-        self.params = params
-        self.data = data
-        self.headers = headers
-        self.safety = safety
-        self.decode = decode
-        self.reconcile = reconcile
-        self.idempotency_key = idempotency_key
-        self.max_retries = max_retries
-        self.sent = False  # a request of this call may have left the process
-        self.ambiguous = False  # an earlier attempt may have reached the server
-        self.may_be_running = False  # ...and may still be at work there
-        self.settled = False  # such an attempt was already given time to land
-        self.give_up = False  # retrying could only do harm now
-        # A success whose body could not be read: the work is done, never resend it.
-        self.unreadable: ResponseValidationError | None = None
-
-
 class HTTPTransport:
-    """Sends the SDK's requests: session lifecycle, 429 pause, concurrency cap, retries.
+    """Sends one attempt at a time through one aiohttp session; see the module docstring.
 
     ``session`` is borrowed when given: used, never closed. Otherwise one session is
     made on first use, inside the running loop, and closed by :meth:`aclose`.
@@ -197,38 +186,33 @@ class HTTPTransport:
         self,
         *,
         token: str,
-        base_url: URL,
-        timeout: float,
-        max_retries: int,
-        max_concurrency: int,
+        options: ClientOptions,
         session: aiohttp.ClientSession | None,
-        backoff_base: float,
-        max_backoff: float,
-        max_retry_after: float,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        counters: Counters,
+        proxy: str | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
     ) -> None:
-        self.base_url = base_url
-        self._base = str(base_url)
+        check_session(session)
+        self._proxy = _check_proxy(proxy)
+        self._trace_configs = list(trace_configs or ())
+        if any(not isinstance(config, aiohttp.TraceConfig) for config in self._trace_configs):
+            raise TypeError("trace_configs must be aiohttp.TraceConfig objects")
+        if session is not None and self._trace_configs:
+            raise ValueError("pass trace_configs to your own session, not with a borrowed one")
+        self._base_url = options.base_url
+        self._base = str(options.base_url)
         # The token lives in the session's default headers (our own session) or is
         # merged into a request's headers at the very last moment (a borrowed one), so
         # that no dict holding it is ever a local of a frame an exception passes through.
         self._secret_headers = _SecretHeaders(token)
         self._borrowed = session is not None
-        self._write_headers = {"Content-Type": "application/json"}
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._request_options: dict[str, Any] = {}
-        if session is not None:
-            self._request_options["timeout"] = self._timeout
         self._redactor = Redactor(token)
-        self._settle_time = timeout
-        self.max_retries = max_retries
-        self._max_concurrency = max_concurrency
-        self._slots = _Slots(max_concurrency)
-        self._backoff = wait_random_exponential(multiplier=backoff_base, max=max_backoff)
-        self.max_retry_after = max_retry_after
-        self._max_response_bytes = max_response_bytes
+        self._counters = counters
+        self._session_timeout = options.timeout
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._max_concurrency = options.max_concurrency
+        self._slots = _Slots(options.max_concurrency)
         self._session = session
-        self._owns_session = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._state = _State.OPEN
         # Monotonic time before which no request may start: a 429's Retry-After holds
@@ -236,6 +220,11 @@ class HTTPTransport:
         self._resume_at = 0.0
 
     # -- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> URL:
+        """The API's base URL, ending with ``/``."""
+        return self._base_url
 
     @property
     def closed(self) -> bool:
@@ -250,7 +239,7 @@ class HTTPTransport:
     def _get_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
-            if self._loop is not None and self._owns_session:
+            if self._loop is not None and not self._borrowed:
                 raise RuntimeError(
                     "this BackupsClient is bound to another event loop; "
                     "create one client per event loop"
@@ -258,13 +247,16 @@ class HTTPTransport:
             self._loop = loop
         if self._session is None:
             self.check_open()
+            if self._proxy is None:
+                self._proxy = _environment_proxy(self._base_url)
             connector = aiohttp.TCPConnector(limit=self._max_concurrency, ttl_dns_cache=300)
             # Our own session carries the headers and timeout, so that a request
             # passes only what is its own (aiohttp merges per-request headers anew).
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                timeout=self._timeout,
+                timeout=self._timeout(self._session_timeout),
                 headers=self._secret_headers.session_headers(),
+                trace_configs=self._trace_configs or None,
             )
         return self._session
 
@@ -272,242 +264,90 @@ class HTTPTransport:
         """Close the session if it is ours. Safe to call more than once."""
         self._state = _State.CLOSED
         session, self._session = self._session, None
-        if session is not None and self._owns_session and not session.closed:
+        if session is not None and not self._borrowed and not session.closed:
             await session.close()
 
-    # -- sending ------------------------------------------------------------------------
+    # -- one attempt --------------------------------------------------------------------
 
     def url(self, path: str) -> str:
         """The absolute URL of a route relative to the base URL."""
         return self._base + path
 
+    def scrub(self, error: BaseException) -> None:
+        """Remove every trace of the token from an error built from an answer."""
+        self._redactor.error(error)
+        if isinstance(error, APIStatusError) and error.headers:
+            text = self._redactor.text
+            error.headers = CIMultiDict(
+                (name, text(value)) for name, value in error.headers.items()
+            )
+
     def redact(self, text: str) -> str:
         """``text`` with every trace of the token replaced by ``***``."""
         return self._redactor.text(text)
 
-    async def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        safety: Safety,
-        decode: Callable[[Response], T | Awaitable[T]],
-        params: Mapping[str, str] | None = None,
-        data: bytes | None = None,
-        idempotency_key: str | None = None,
-        reconcile: Callable[[], Awaitable[T | None]] | None = None,
-        max_retries: int | None = None,
-    ) -> T:
-        """Send one call, retrying under the policy for ``safety``; return ``decode(answer)``.
+    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            timeout = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
+        return timeout
 
-        ``data`` is a JSON body, sent byte for byte on every attempt. ``reconcile`` is
-        awaited before any attempt that follows an ambiguous one: a non-``None`` result
-        is taken as the call's result instead of sending again. ``max_retries``
-        overrides the client's for this call (a reconcile's own reads use 0, so that a
-        create stays within its request budget).
-        """
+    async def send(self, request: Request, options: ClientOptions) -> Response:
+        """One attempt of ``request``; reads follow same-origin redirects, a few at most."""
         self.check_open()
-        if not url.startswith(self._base) and not is_same_origin(URL(url), self.base_url):
+        url = request.url
+        if not url.startswith(self._base) and not is_same_origin(URL(url), self._base_url):
             raise ResponseValidationError(
                 f"refusing to send the token to {URL(url).origin()}: "
-                f"not the API's origin {self.base_url.origin()}"
+                f"not the API's origin {self._base_url.origin()}"
             )
-        headers: Mapping[str, str] | None = None if data is None else self._write_headers
-        if idempotency_key is not None:
-            headers = {**(headers or {}), "Idempotency-Key": idempotency_key}
-        call = _Call(
-            method,
-            url,
-            params,
-            data,
-            headers,
-            safety,
-            decode,
-            reconcile,
-            idempotency_key,
-            self.max_retries if max_retries is None else max_retries,
-        )
-        try:
-            return await self._run(call)
-        except asyncio.CancelledError:
-            if call.safety is Safety.CREATE and call.sent:
-                logger.warning(
-                    "%s %s was cancelled after its request was sent: the server may "
-                    "have made the backup anyway (Idempotency-Key %s); check before "
-                    "creating it again",
-                    call.method,
-                    self._redactor.text(URL(call.url).path),
-                    call.idempotency_key,
-                )
-            raise
-
-    async def _run(self, call: _Call[T]) -> T:
-        try:
-            try:
-                return await self._attempt(call)
-            except BackupsError as error:
-                if not self._should_retry(call, error):
-                    raise
-                first_error = error
-            return await self._retry(call, first_error)
-        except BackupsError:
-            # Out of attempts after one that may have acted: look once more before
-            # reporting failure, so a backup the server did make is not lost.
-            if call.ambiguous and call.reconcile is not None and not call.give_up:
-                with contextlib.suppress(BackupsError):
-                    found = await self._reconcile(call)
-                    if found is not None:
-                        return found
-            raise
-
-    def _should_retry(self, call: _Call[Any], error: BaseException) -> bool:
-        return (
-            call.max_retries > 0
-            and not call.give_up
-            and is_retryable(error, call.safety, max_retry_after=self.max_retry_after)
-        )
-
-    async def _retry(self, call: _Call[T], first_error: BackupsError) -> T:
-        replay: list[BackupsError] = [first_error]
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(call.max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception(lambda error: self._should_retry(call, error)),
-            before_sleep=lambda state: self._log_retry(call, state),
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                if replay:
-                    # The first attempt already ran on the fast path; replaying its
-                    # failure lets tenacity count it and choose the first wait.
-                    raise replay.pop()
-                return await self._attempt(call)
-        raise AssertionError("tenacity ended without a result")  # pragma: no cover
-
-    def _wait(self, state: RetryCallState) -> float:
-        backoff = self._backoff(state)
-        error = state.outcome.exception() if state.outcome is not None else None
-        retry_after = getattr(error, "retry_after", None)
-        if retry_after is None:
-            return backoff
-        # Never undercut the server's Retry-After; a little jitter on top keeps the
-        # callers it held back from all coming back in the same millisecond.
-        return float(retry_after) + random.uniform(0.0, min(1.0, 0.1 * retry_after))
-
-    def _log_retry(self, call: _Call[Any], state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
-        delay = state.next_action.sleep if state.next_action is not None else 0.0
-        logger.info(
-            "%s %s failed (%s); retrying in %.2fs (attempt %d of %d)",
-            call.method,
-            self._redactor.text(URL(call.url).path),
-            error,
-            delay,
-            state.attempt_number + 1,
-            call.max_retries + 1,
-        )
-
-    async def _attempt(self, call: _Call[T]) -> T:
-        if call.ambiguous and call.reconcile is not None:
-            found = await self._reconcile(call)
-            if found is not None:
-                return found
-            if call.unreadable is not None:
-                call.give_up = True
-                raise call.unreadable
-        try:
-            session = self._get_session()
-            response = await self._send_once(session, call, call.url)
-            if 300 <= response.status < 400 and call.method == "GET":
-                response = await self._follow_redirects(session, call, response)
-            result = call.decode(response)
-            if inspect.isawaitable(result):
-                # A large page is structured in slices that let the loop breathe.
-                return await result
-            return result
-        except ResponseValidationError as error:
-            self._redactor.error(error)
-            if call.safety is Safety.CREATE:
-                # The server said it created the backup but its answer is unreadable:
-                # find it by reconciling, and never send the create again.
-                call.ambiguous = True
-                call.unreadable = error
-                call.give_up = call.reconcile is None
-            raise
-        except BackupsError as error:
-            self._redactor.error(error)
-            if is_ambiguous(error):
-                call.ambiguous = True
-                call.may_be_running = call.may_be_running or may_still_be_running(error)
-            raise
-
-    async def _reconcile(self, call: _Call[T]) -> T | None:
-        """What an ambiguous attempt did, read from the server; ``None`` if nothing.
-
-        A timed-out request (or one a gateway gave up on with 504) may still be at work
-        on the server: read at once, it could miss the backup that request is about to
-        make, and the resend would make a second one. So, once per call, such an
-        attempt is given another ``timeout`` to land before the read.
-        """
-        assert call.reconcile is not None
-        if call.may_be_running and not call.settled:
-            call.settled = True
-            logger.info(
-                "%s %s may still be running on the server; reading its outcome in %.2fs",
-                call.method,
-                self._redactor.text(URL(call.url).path),
-                self._settle_time,
-            )
-            await asyncio.sleep(self._settle_time)
-        try:
-            return await call.reconcile()
-        except AmbiguousCreateError:
-            call.give_up = True  # a report, not a passing failure: never resend after it
-            raise
-
-    async def _follow_redirects(
-        self, session: aiohttp.ClientSession, call: _Call[Any], response: Response
-    ) -> Response:
-        """Only reads follow redirects, only within the origin, and only a few."""
+        session = self._get_session()
+        response = await self._send_once(session, request, url, options)
         redirects = 0
-        while 300 <= response.status < 400 and redirects < 3:
+        while 300 <= response.status < 400 and request.method == "GET":
             target = self._redirect_target(response)
-            if target is None:
+            if target is None or redirects == _MAX_REDIRECTS:
                 break  # reported as the redirect it is: the token never follows it
             redirects += 1
-            response = await self._send_once(session, call, target)
+            response = await self._send_once(session, request, target, options)
         return response
 
     def _redirect_target(self, response: Response) -> str | None:
         location = response.headers.get("Location")
-        if not location or len(location) > _MAX_LINK_LENGTH:
+        if not location:
             return None
-        try:
-            target = URL(response.url).join(URL(location)).with_fragment(None)
-            if target.user is not None or target.password is not None:
-                return None  # credentials in a link are never ours to send
-            return str(target) if is_same_origin(target, self.base_url) else None
-        except Exception:  # yarl raises more than ValueError on hostile input
-            return None
+        target, _ = resolve_link(response.url, location, self._base_url)
+        return None if target is None else str(target)
+
+    def _request_options(self, request: Request, options: ClientOptions) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self._borrowed or options.timeout != self._session_timeout:
+            extra["timeout"] = self._timeout(options.timeout)
+        if self._proxy is not None:
+            extra["proxy"] = self._proxy
+        return extra
+
+    def _headers(self, request: Request, options: ClientOptions) -> Mapping[str, str] | None:
+        headers = request.headers
+        if options.headers:
+            headers = {**options.extra_headers, **(headers or {})}
+        return headers
 
     async def _send_once(
-        self, session: aiohttp.ClientSession, call: _Call[Any], url: str
+        self, session: aiohttp.ClientSession, request: Request, url: str, options: ClientOptions
     ) -> Response:
         slots = self._slots
         if not slots.take():
             await slots.wait_and_take()
         counter: list[int] | None = None
-        options = self._request_options
-        if call.method == "DELETE":
+        extra = self._request_options(request, options)
+        if request.method == "DELETE":
             counter = [0]
             reset = _ATTEMPTS.set(counter)
             # Chained after the session's own middlewares (read from aiohttp's private
             # attribute: a per-request list would otherwise replace them).
-            middlewares = (*getattr(session, "_middlewares", ()), _count_attempts)
-            options = {**options, "middlewares": middlewares}
-        debug = logger.isEnabledFor(logging.DEBUG)
-        started = time.monotonic() if debug else 0.0
+            extra["middlewares"] = (*getattr(session, "_middlewares", ()), _count_attempts)
+        headers = self._headers(request, options)
         secret = self._secret_headers if self._borrowed else None
         failure: BackupsError | None = None
         try:
@@ -515,72 +355,64 @@ class HTTPTransport:
             # still honour a 429 that arrived while it waited.
             if self._resume_at > time.monotonic():
                 await self._wait_for_rate_limit()
-            call.sent = True
+            self._counters.requests[request.route] += 1
             async with session.request(
-                call.method,
+                request.method,
                 url,
-                params=call.params,
-                data=call.data,
-                headers=call.headers if secret is None else secret.merge(call.headers),
+                params=request.params,
+                data=request.data,
+                headers=headers if secret is None else secret.merge(headers),
                 allow_redirects=False,
-                **options,
+                **extra,
             ) as answer:
                 status = answer.status
-                headers = answer.headers
-                body = await self._read_body(answer, call, url)
+                answer_headers = answer.headers
+                body = await self._read_body(answer, request, url, options.max_response_bytes)
             if status == 429:
-                self._note_rate_limit(headers)
+                self._note_rate_limit(answer_headers, options)
         # Each failure is turned into our own error here and raised after the except
         # block, so that it carries no __context__: aiohttp's exceptions hold the
         # request's headers, the token among them.
         except aiohttp.ConnectionTimeoutError as exc:
-            failure = self._connection_error(call, exc, APITimeoutError, counter, sent=False)
+            failure = self._connection_error(request, exc, APITimeoutError, counter, sent=False)
         except aiohttp.ClientConnectorError as exc:
-            failure = self._connection_error(call, exc, APIConnectionError, counter, sent=False)
+            failure = self._connection_error(request, exc, APIConnectionError, counter, sent=False)
         except TimeoutError as exc:
-            failure = self._connection_error(call, exc, APITimeoutError, counter, sent=True)
+            failure = self._connection_error(request, exc, APITimeoutError, counter, sent=True)
         except (aiohttp.ClientError, ValueError, OSError) as exc:
             # ValueError and OSError: aiohttp refusing what a hostile server sent (an
             # unparsable header, a broken encoding) below its own exception classes.
-            failure = self._connection_error(call, exc, APIConnectionError, counter, sent=True)
+            failure = self._connection_error(request, exc, APIConnectionError, counter, sent=True)
         finally:
             slots.give_back()
             if counter is not None:
                 _ATTEMPTS.reset(reset)
-                if counter[0] > 1:
-                    # aiohttp silently sent it again after a dropped connection: the
-                    # first copy may have acted, whatever the repeat met.
-                    call.ambiguous = True
         if failure is not None:
             raise failure
-        if debug:
-            logger.debug(
-                "%s %s -> %d in %.1f ms",
-                call.method,
-                self._redactor.text(url),
-                status,
-                (time.monotonic() - started) * 1000,
-            )
+        self._counters.bytes_read += len(body)
         return Response(
-            method=call.method,
+            method=request.method,
             url=url,
             status=status,
-            headers=headers,
+            headers=answer_headers,
             body=body,
-            after_ambiguous=call.ambiguous,
+            # aiohttp sent it again after a dropped connection: the first copy may
+            # have acted, whatever the repeat met.
+            repeated=counter is not None and counter[0] > 1,
         )
 
-    async def _read_body(self, answer: aiohttp.ClientResponse, call: _Call[Any], url: str) -> bytes:
-        """The whole body, refusing to hold more than ``max_response_bytes`` of it.
+    async def _read_body(
+        self, answer: aiohttp.ClientResponse, request: Request, url: str, cap: int
+    ) -> bytes:
+        """The whole body, refusing to hold more than ``cap`` bytes of it.
 
         The cap counts decoded bytes, so a small gzip or deflate body that would inflate
         past it is stopped as it inflates; aiohttp decompresses in bounded chunks.
         """
-        cap = self._max_response_bytes
         length = answer.content_length
         if length is not None and length > cap:
             answer.close()
-            raise self._too_large(call, url, cap, declared=length)
+            raise self._too_large(request, url, cap, declared=length)
         if length is not None and "Content-Encoding" not in answer.headers:
             # The fast path: aiohttp reads no more than the declared length.
             return await answer.read()
@@ -590,23 +422,23 @@ class HTTPTransport:
             size += len(chunk)
             if size > cap:
                 answer.close()  # the rest is never read; the connection is not reused
-                raise self._too_large(call, url, cap, declared=None)
+                raise self._too_large(request, url, cap, declared=None)
             chunks.append(chunk)
         return b"".join(chunks)
 
     def _too_large(
-        self, call: _Call[Any], url: str, cap: int, *, declared: int | None
+        self, request: Request, url: str, cap: int, *, declared: int | None
     ) -> ResponseValidationError:
         size = f"declares {declared} bytes" if declared is not None else "goes on"
         return ResponseTooLargeError(
-            f"{call.method} {self._redactor.text(URL(url).path)}: the answer {size}, past "
+            f"{request.method} {self._redactor.text(URL(url).path)}: the answer {size}, past "
             f"max_response_bytes ({cap} bytes); not reading more of it",
             path="$",
         )
 
     def _connection_error(
         self,
-        call: _Call[Any],
+        request: Request,
         exc: BaseException,
         kind: type[APIConnectionError],
         counter: list[int] | None,
@@ -621,16 +453,17 @@ class HTTPTransport:
         if len(detail) > _MAX_DETAIL:
             detail = detail[:_MAX_DETAIL] + "..."
         error = kind(
-            f"{call.method} {URL(call.url).path} {what}: {type(exc).__name__}: {detail}",
+            f"{request.method} {URL(request.url).path} {what}: {type(exc).__name__}: {detail}",
             request_may_have_reached_server=sent,
         )
         self._redactor.error(error)
         return error
 
-    def _note_rate_limit(self, headers: Mapping[str, str]) -> None:
+    def _note_rate_limit(self, headers: Mapping[str, str], options: ClientOptions) -> None:
         retry_after = parse_retry_after(headers.get("Retry-After"))
-        if retry_after is not None and retry_after <= self.max_retry_after:
+        if retry_after is not None and retry_after <= options.max_retry_after:
             self._resume_at = max(self._resume_at, time.monotonic() + retry_after)
+            self._counters.rate_limit_pauses += 1
             logger.info("rate limited: pausing every request for %.2fs", retry_after)
 
     async def _wait_for_rate_limit(self) -> None:

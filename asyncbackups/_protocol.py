@@ -7,11 +7,9 @@ tested with plain values.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import sys
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -19,6 +17,7 @@ from typing import Any
 
 from yarl import URL
 
+from ._checks import check_id
 from ._convert import decode_backup, decode_backups
 from ._errors import (
     APIStatusError,
@@ -40,12 +39,8 @@ except ImportError:  # pragma: no cover - exercised when the extra is absent
 
 __all__ = [
     "BACKUPS_PATH",
-    "DEFAULT_BASE_URL",
     "Response",
     "backup_path",
-    "check_id",
-    "check_idempotency_key",
-    "check_number",
     "decode_backup_response",
     "decode_delete_response",
     "decode_json",
@@ -54,16 +49,15 @@ __all__ = [
     "decode_restore_response",
     "dump_json",
     "error_from_response",
-    "is_same_origin",
     "list_params",
     "loads",
-    "normalize_base_url",
+    "parse_backups",
     "parse_retry_after",
+    "request_id_of",
     "restore_path",
     "server_date",
 ]
 
-DEFAULT_BASE_URL = "https://admin.vps.org/api/v1/"
 BACKUPS_PATH = "backups/"
 # Characters of a body that is not JSON kept as the exception's ``body``.
 _SNIPPET = 200
@@ -86,12 +80,13 @@ _MAX_KEPT_DEPTH = 64
 class Response:
     """One HTTP answer as the protocol sees it.
 
-    ``after_ambiguous`` is set by the sender when an earlier attempt of the same call
-    may have reached the server, so decoders can read a 404 on a retried delete as
-    "already done".
+    ``repeated`` is set by the transport when aiohttp silently sent the request again
+    after a dropped connection (so an earlier copy may have acted). ``after_ambiguous``
+    is set by the call when an earlier attempt of it may have reached the server, so
+    decoders can read a 404 on a retried delete as "already done".
     """
 
-    __slots__ = ("after_ambiguous", "body", "headers", "method", "status", "url")
+    __slots__ = ("after_ambiguous", "body", "headers", "method", "repeated", "status", "url")
 
     def __init__(
         self,
@@ -102,6 +97,7 @@ class Response:
         headers: Mapping[str, str],
         body: bytes,
         after_ambiguous: bool = False,
+        repeated: bool = False,
     ) -> None:
         self.method = method
         self.url = url
@@ -109,92 +105,10 @@ class Response:
         self.headers = headers
         self.body = body
         self.after_ambiguous = after_ambiguous
+        self.repeated = repeated
 
 
-# -- caller input ---------------------------------------------------------------------
-
-
-def check_id(value: object, name: str = "id") -> int:
-    """Return ``value`` if it is a positive ``int``.
-
-    Raises ``TypeError`` for anything that is not an ``int`` (``bool`` and numeric
-    strings included) and ``ValueError`` for zero or a negative number.
-    """
-    if type(value) is not int:
-        # bool is an int subclass and "12" looks like one; both are caller mistakes here.
-        raise TypeError(f"{name} must be an int, not {type(value).__name__} {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-    return value
-
-
-def check_number(name: str, value: object, *, minimum: float, integer: bool = False) -> None:
-    """``TypeError`` unless ``value`` is a real number (an ``int`` if ``integer``; never a
-    ``bool``), ``ValueError`` when it is below ``minimum`` or NaN."""
-    kinds: tuple[type, ...] = (int,) if integer else (int, float)
-    if type(value) not in kinds:
-        kind = "an int" if integer else "a number"
-        raise TypeError(f"{name} must be {kind}, not {type(value).__name__}")
-    if not value >= minimum:  # type: ignore[operator]  # also catches NaN
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-
-
-def check_idempotency_key(key: str | None) -> str:
-    """The caller's key after checking it fits in a header, or a fresh uuid4."""
-    if key is None:
-        return str(uuid.uuid4())
-    if not isinstance(key, str):
-        raise TypeError(f"idempotency_key must be a str, not {type(key).__name__}")
-    if not key or len(key) > 255 or not key.isascii() or not key.isprintable():
-        raise ValueError("idempotency_key must be 1-255 printable ASCII characters")
-    return key
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def normalize_base_url(raw: str) -> URL:
-    """Validate the API's base URL and give it a trailing slash.
-
-    Raises ``ValueError`` for anything but an absolute ``https://`` URL, or ``http://``
-    to a loopback host (127.0.0.0/8, ::1, localhost), and for URLs carrying
-    credentials, a query or a fragment.
-    """
-    if not isinstance(raw, str) or not raw.strip():
-        raise ValueError("base_url must be a non-empty URL string")
-    try:
-        url = URL(raw.strip())
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"base_url is not a valid URL: {raw!r}") from exc
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(f"base_url must be an absolute http(s) URL, got {raw!r}")
-    if url.user is not None or url.password is not None:
-        raise ValueError("base_url must not carry credentials; pass the token instead")
-    if url.query_string or url.fragment:
-        raise ValueError("base_url must not have a query or a fragment")
-    if url.scheme == "http" and not _is_loopback(url.host):
-        raise ValueError(
-            f"refusing plain http:// to {url.host}: the token would travel unencrypted; "
-            "use https:// (plain http is allowed only for loopback hosts)"
-        )
-    if not url.path.endswith("/"):
-        url = url.with_path(url.path + "/")
-    return url
-
-
-def is_same_origin(url: URL, base: URL) -> bool:
-    """Whether ``url`` has the scheme, host and port of ``base`` (where the token may go)."""
-    return (
-        url.scheme == base.scheme
-        and (url.host or "").lower() == (base.host or "").lower()
-        and url.port == base.port
-    )
+# -- routes -------------------------------------------------------------------------
 
 
 def backup_path(backup_id: int) -> str:
@@ -381,6 +295,21 @@ def decode_page_parts(response: Response) -> tuple[list[Any], str | None, int | 
     return results, next_link, count
 
 
+def parse_backups(body: bytes | str) -> list[Backup]:
+    """The backups of a list answer you fetched yourself: a DRF page or a bare list.
+
+    Validates exactly as the client does; raises :class:`ResponseValidationError`
+    naming the field to blame.
+    """
+    if isinstance(body, str):
+        body = body.encode()
+    if not isinstance(body, bytes):
+        raise TypeError(f"body must be bytes or str, not {type(body).__name__}")
+    response = Response(method="GET", url=BACKUPS_PATH, status=200, headers={}, body=body)
+    backups, _ = decode_page(response)
+    return backups
+
+
 def decode_page(response: Response) -> tuple[list[Backup], str | None]:
     """One page of the list route: its backups and the raw ``next`` link, if any.
 
@@ -540,6 +469,15 @@ def _url_path(url: str) -> str:
     return _clip(path)
 
 
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """The API's ID for a request, from ``X-Request-ID`` (or ``Request-Id``), if any."""
+    for name in ("X-Request-ID", "X-Request-Id", "Request-Id"):
+        value = headers.get(name)
+        if value:
+            return _clip(value, 200) if isinstance(value, str) else None
+    return None
+
+
 def error_from_response(
     response: Response, *, loader: Callable[[bytes], Any] | None = None
 ) -> APIStatusError:
@@ -566,7 +504,13 @@ def error_from_response(
         message = f"{request}: unexpected redirect to '{where}'"
     else:
         message = f"{request}: {_describe(body, field_errors, raw)}"
-    common: dict[str, Any] = {"body": body, "method": response.method, "url": response.url}
+    common: dict[str, Any] = {
+        "body": body,
+        "method": response.method,
+        "url": response.url,
+        "headers": response.headers,
+        "request_id": request_id_of(response.headers),
+    }
     if status == 400:
         return BadRequestError(message, field_errors=field_errors, **common)
     if status == 401:

@@ -9,37 +9,41 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncGenerator, Awaitable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Mapping
 from typing import Any
 
 from yarl import URL
 
+from ._calls import Call
 from ._convert import decode_backups
-from ._errors import ResponseValidationError
-from ._http import HTTPTransport
+from ._errors import NotFoundError, ResponseValidationError
 from ._models import Backup
-from ._policy import Safety
+from ._options import ClientOptions
 from ._protocol import (
     BACKUPS_PATH,
     Response,
     backup_path,
     decode_backup_response,
     decode_page_parts,
-    is_same_origin,
 )
+from ._retry_policy import Safety
+from ._stats import Counters
+from ._transport import Request, Transport
+from ._urls import resolve_link
 
-__all__ = ["iter_pages", "read_all_pages", "read_backup"]
+__all__ = ["Page", "Reader"]
 
 # A page is structured in slices of this many backups, yielding to the event loop in
 # between, so that a 10,000-backup page never blocks it for long (see benchmarks).
 _CHUNK = 1000
-# Without a usable count the chain is still cut somewhere: a million backups at
-# DRF's default page size.
-_MAX_PAGES_UNCOUNTED = 10_000
-_MAX_LINK_LENGTH = 8192
+# Whatever the counts say, the chain is cut somewhere: a million backups at DRF's
+# default page size.
+_MAX_PAGES = 10_000
+LIST_ROUTE = "GET backups/"
+DETAIL_ROUTE = "GET backups/{id}/"
 
 
-class _Page:
+class Page:
     """One page as read: its backups, the raw ``next`` link, its count and headers."""
 
     __slots__ = ("backups", "count", "headers", "next_link")
@@ -57,19 +61,6 @@ class _Page:
         self.headers = headers
 
 
-async def read_backup(
-    transport: HTTPTransport, backup_id: int, *, max_retries: int | None = None
-) -> Backup:
-    """One backup from its detail route; :class:`NotFoundError` when there is none."""
-    return await transport.send(
-        "GET",
-        transport.url(backup_path(backup_id)),
-        safety=Safety.READ,
-        decode=decode_backup_response,
-        max_retries=max_retries,
-    )
-
-
 async def _structure_in_slices(raw: list[Any]) -> list[Backup]:
     backups: list[Backup] = []
     for start in range(0, len(raw), _CHUNK):
@@ -78,135 +69,191 @@ async def _structure_in_slices(raw: list[Any]) -> list[Backup]:
     return backups
 
 
-def _decode(response: Response) -> _Page | Awaitable[_Page]:
+def _decode_page(response: Response) -> Page | Awaitable[Page]:
+    """A page of the list route; one of more than a thousand backups is awaitable."""
     raw, next_link, count = decode_page_parts(response)
     if len(raw) <= _CHUNK:
-        return _Page(decode_backups(raw), next_link, count, response.headers)
+        return Page(decode_backups(raw), next_link, count, response.headers)
 
-    async def in_slices() -> _Page:
-        return _Page(await _structure_in_slices(raw), next_link, count, response.headers)
+    async def in_slices() -> Page:
+        return Page(await _structure_in_slices(raw), next_link, count, response.headers)
 
     return in_slices()
 
 
-def _fetch(
-    transport: HTTPTransport,
-    url: str,
-    query: Mapping[str, str] | None,
-    max_retries: int | None,
-) -> Coroutine[Any, Any, _Page]:
-    # A plain function handing back the transport's coroutine: one frame fewer to
-    # resume on every step of every page read.
-    return transport.send(
-        "GET", url, safety=Safety.READ, decode=_decode, params=query, max_retries=max_retries
-    )
-
-
 class _Links:
-    """Checks each ``next`` link before it is followed: same origin, no loop, no excess."""
+    """Checks each ``next`` link before it is followed: same origin, no loop, no excess.
 
-    __slots__ = ("_base", "_max_pages", "_pages", "_seen")
+    The page budget follows the largest ``count`` the pages have stated, since a list
+    that grows while it is read (a fleet's backups, say) legitimately takes more pages.
+    """
+
+    __slots__ = ("_base", "_count", "_length", "_pages", "_seen", "_transport")
 
     def __init__(
-        self, transport: HTTPTransport, first_url: str, params: Mapping[str, str], first: _Page
+        self, transport: Transport, first_url: str, params: Mapping[str, str], first: Page
     ) -> None:
+        self._transport = transport
         self._base = transport.base_url
         self._seen = {str(URL(first_url).with_query(params))}
         self._pages = 1
-        self._max_pages = _page_budget(first)
+        self._length = len(first.backups)
+        self._count = first.count
 
-    def follow(self, current: str, next_link: str) -> str:
-        """The absolute URL to read next; ``ResponseValidationError`` if it may not be."""
-        shown = next_link if len(next_link) <= 200 else next_link[:200] + "..."
-        target = self._parse(current, next_link, shown)
-        if target.scheme not in ("http", "https") or not is_same_origin(target, self._base):
-            raise ResponseValidationError(
-                f"the API's next-page link points to another origin ({shown!r}); "
-                "not following it, so the token stays with the API",
+    def follow(self, current: str, page: Page) -> str:
+        """The absolute URL to read after ``page``; ``ResponseValidationError`` if it may
+        not be followed."""
+        next_link = page.next_link
+        assert next_link is not None
+        if page.count is not None and (self._count is None or page.count > self._count):
+            self._count = page.count
+        target, why = resolve_link(current, next_link, self._base)
+        if target is None:
+            shown = next_link if len(next_link) <= 200 else next_link[:200] + "..."
+            error = ResponseValidationError(
+                f"the API's next-page link {why} ({shown!r}); not following it, "
+                "so the token stays with the API",
                 path="$.next",
             )
-        if target.user is not None or target.password is not None:
-            raise ResponseValidationError(
-                "the API's next-page link carries credentials; not following it",
-                path="$.next",
-            )
+            self._transport.scrub(error)  # the link is the server's text
+            raise error
         url = str(target)
         if url in self._seen:
             raise ResponseValidationError(
-                f"the API's next-page link loops back to a page already read ({shown!r})",
-                path="$.next",
+                "the API's next-page link loops back to a page already read", path="$.next"
             )
         self._pages += 1
-        if self._pages > self._max_pages:
+        budget = _page_budget(self._count, self._length)
+        if self._pages > budget:
             raise ResponseValidationError(
-                f"the API's pages go on past the {self._max_pages} its count implies; "
+                f"the API's pages go on past the {budget} its count implies; "
                 "stopped following next-page links",
                 path="$.next",
             )
         self._seen.add(url)
         return url
 
-    @staticmethod
-    def _parse(current: str, next_link: str, shown: str) -> URL:
-        problem = len(next_link) > _MAX_LINK_LENGTH
-        target = None
-        if not problem:
-            try:
-                # The fragment never reaches the server: two links that differ only
-                # by it are the same page.
-                target = URL(current).join(URL(next_link)).with_fragment(None)
-                str(target)  # some malformed hosts fail only when the URL is built
-            except Exception:  # yarl raises more than ValueError on hostile input
-                problem = True
-        if problem or target is None:
-            raise ResponseValidationError(
-                f"the API's next-page link is not a usable URL: {shown!r}", path="$.next"
-            )
-        return target
 
-
-def _page_budget(first: _Page) -> int:
-    """How many pages a list may take, from what its first page says."""
-    length = len(first.backups)
-    if first.count is None or length == 0:
-        return _MAX_PAGES_UNCOUNTED
-    expected = math.ceil(first.count / length)
+def _page_budget(count: int | None, length: int) -> int:
+    """How many pages a list of ``count`` backups, ``length`` a page, may take."""
+    if count is None or length == 0:
+        return _MAX_PAGES
+    expected = math.ceil(count / length)
     # Backups made while the pages are read push some to later pages.
-    return expected + max(2, math.ceil(expected / 10))
+    return min(_MAX_PAGES, expected + max(2, math.ceil(expected / 10)))
 
 
-async def read_all_pages(
-    transport: HTTPTransport, params: Mapping[str, str], *, max_retries: int | None = None
-) -> list[Backup]:
-    """Every backup of every page, in order; the one-page case costs one plain await."""
-    url = transport.url(BACKUPS_PATH)
-    page = await _fetch(transport, url, params, max_retries)
-    backups = page.backups
-    links = None
-    while page.next_link is not None:
-        links = links or _Links(transport, url, params, page)
-        url = links.follow(url, page.next_link)
-        page = await _fetch(transport, url, None, max_retries)
-        backups.extend(page.backups)
-    return backups
+async def _next_page(call: Call[Page]) -> Page | None:
+    """A page a ``next`` link led to, or ``None`` when it no longer exists.
 
-
-async def iter_pages(
-    transport: HTTPTransport, params: Mapping[str, str], *, max_retries: int | None = None
-) -> AsyncGenerator[tuple[list[Backup], Mapping[str, str]]]:
-    """Yield each page of the list route with its headers, following DRF ``next`` links.
-
-    A link to another origin raises :class:`ResponseValidationError` before anything
-    is sent there; so does a link that loops back to a page already read, and one past
-    the pages the first page's count allows.
+    DRF answers ``404 Invalid page.`` for a page past the end: the list shrank while it
+    was read, and what was on that page moved to pages already read. That ends the list;
+    it says nothing about any backup.
     """
-    url = transport.url(BACKUPS_PATH)
-    query: Mapping[str, str] | None = params
-    links = None
-    while True:
-        page = await _fetch(transport, url, query, max_retries)
-        yield page.backups, page.headers
-        if page.next_link is None:
-            return
-        links = links or _Links(transport, url, params, page)
-        url, query = links.follow(url, page.next_link), None
+    try:
+        return await call.run()
+    except NotFoundError:
+        return None
+
+
+class Reader:
+    """Reads backups through one transport under one client's options."""
+
+    __slots__ = ("_counters", "_options", "_transport")
+
+    def __init__(self, transport: Transport, options: ClientOptions, counters: Counters) -> None:
+        self._transport = transport
+        self._options = options
+        self._counters = counters
+
+    def options(self, *, max_retries: int | None = None) -> ClientOptions:
+        """This reader's options, with another retry count if asked."""
+        if max_retries is None or max_retries == self._options.max_retries:
+            return self._options
+        return self._options.evolve(max_retries=max_retries)
+
+    def detail_call(self, backup_id: int) -> Call[Backup]:
+        """The call that reads one backup from its detail route."""
+        request = Request("GET", self._transport.url(backup_path(backup_id)), route=DETAIL_ROUTE)
+        return Call(
+            self._transport,
+            request,
+            safety=Safety.READ,
+            decode=decode_backup_response,
+            options=self._options,
+            counters=self._counters,
+        )
+
+    async def read_backup(self, backup_id: int) -> Backup:
+        """One backup from its detail route; :class:`NotFoundError` when there is none."""
+        return await self.detail_call(backup_id).run()
+
+    def page_call(
+        self, url: str, query: Mapping[str, str] | None, options: ClientOptions
+    ) -> Call[Page]:
+        """The call that reads one page of the list route."""
+        request = Request("GET", url, route=LIST_ROUTE, params=query)
+        return Call(
+            self._transport,
+            request,
+            safety=Safety.READ,
+            decode=_decode_page,
+            options=options,
+            counters=self._counters,
+        )
+
+    async def read_all(
+        self, params: Mapping[str, str], *, calls: list[Call[Page]] | None = None
+    ) -> list[Backup]:
+        """Every backup of every page, in order; the one-page case costs one plain await.
+
+        ``calls``, when given, collects each page's call (for raw responses).
+        """
+        options = self._options
+        url = self._transport.url(BACKUPS_PATH)
+        call = self.page_call(url, params, options)
+        if calls is not None:
+            calls.append(call)
+        page = await call.run()
+        backups = page.backups
+        links = None
+        while page.next_link is not None:
+            links = links or _Links(self._transport, url, params, page)
+            url = links.follow(url, page)
+            call = self.page_call(url, None, options)
+            if calls is not None:
+                calls.append(call)
+            next_page = await _next_page(call)
+            if next_page is None:
+                break
+            page = next_page
+            backups.extend(page.backups)
+        return backups
+
+    async def pages(
+        self, params: Mapping[str, str], *, max_retries: int | None = None
+    ) -> AsyncGenerator[Page]:
+        """Yield each page of the list route, following DRF ``next`` links.
+
+        A link to another origin raises :class:`ResponseValidationError` before anything
+        is sent there; so does a link that loops back to a page already read, and one
+        past the pages the first page's count allows.
+        """
+        options = self.options(max_retries=max_retries)
+        url = self._transport.url(BACKUPS_PATH)
+        query: Mapping[str, str] | None = params
+        links = None
+        while True:
+            call = self.page_call(url, query, options)
+            if query is None:
+                next_page = await _next_page(call)
+                if next_page is None:
+                    return
+                page = next_page
+            else:
+                page = await call.run()
+            yield page
+            if page.next_link is None:
+                return
+            links = links or _Links(self._transport, url, params, page)
+            url, query = links.follow(url, page), None

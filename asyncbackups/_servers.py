@@ -2,25 +2,71 @@
 
 from __future__ import annotations
 
-from ._http import HTTPTransport
+from ._calls import Call
+from ._checks import check_id, check_idempotency_key
 from ._models import RestoreResult
-from ._policy import Safety
-from ._protocol import (
-    check_id,
-    check_idempotency_key,
-    decode_restore_response,
-    dump_json,
-    restore_path,
-)
+from ._options import ClientOptions
+from ._protocol import decode_restore_response, dump_json, restore_path
+from ._raw import RawResponse, raw_response
+from ._retry_policy import Safety
+from ._stats import Counters
+from ._transport import Request, Transport
 
 __all__ = ["ServersAPI"]
+
+RESTORE_ROUTE = "POST servers/{id}/restore/"
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+class ServersWithRawResponse:
+    """``client.servers.with_raw_response``: each call, returning a :class:`RawResponse`."""
+
+    def __init__(self, api: ServersAPI) -> None:
+        self._api = api
+
+    async def restore(
+        self, server_id: int, backup_id: int, *, idempotency_key: str | None = None
+    ) -> RawResponse[RestoreResult]:
+        """``servers.restore``."""
+        call = self._api._restore_call(server_id, backup_id, idempotency_key)
+        return raw_response([call], await call.run())
 
 
 class ServersAPI:
     """Operations on servers. Reached as ``client.servers``."""
 
-    def __init__(self, transport: HTTPTransport) -> None:
+    def __init__(self, transport: Transport, options: ClientOptions, counters: Counters) -> None:
         self._transport = transport
+        self._options = options
+        self._counters = counters
+
+    @property
+    def with_raw_response(self) -> ServersWithRawResponse:
+        """The same calls, each returning a :class:`RawResponse` around its result."""
+        return ServersWithRawResponse(self)
+
+    def _restore_call(
+        self, server_id: int, backup_id: int, idempotency_key: str | None
+    ) -> Call[RestoreResult]:
+        check_id(server_id, "server_id")
+        check_id(backup_id, "backup_id")
+        key = check_idempotency_key(idempotency_key)
+        request = Request(
+            "POST",
+            self._transport.url(restore_path(server_id)),
+            route=RESTORE_ROUTE,
+            data=dump_json({"backup_id": backup_id}),
+            headers={**_JSON_HEADERS, "Idempotency-Key": key},
+        )
+        return Call(
+            self._transport,
+            request,
+            safety=Safety.RESTORE,
+            decode=decode_restore_response,
+            options=self._options,
+            counters=self._counters,
+            idempotency_key=key,
+        )
 
     async def restore(
         self, server_id: int, backup_id: int, *, idempotency_key: str | None = None
@@ -32,13 +78,4 @@ class ServersAPI:
         unknown server or backup and :class:`BadRequestError` when the backup is not
         completed or belongs to another server.
         """
-        check_id(server_id, "server_id")
-        check_id(backup_id, "backup_id")
-        return await self._transport.send(
-            "POST",
-            self._transport.url(restore_path(server_id)),
-            safety=Safety.RESTORE,
-            decode=decode_restore_response,
-            data=dump_json({"backup_id": backup_id}),
-            idempotency_key=check_idempotency_key(idempotency_key),
-        )
+        return await self._restore_call(server_id, backup_id, idempotency_key).run()

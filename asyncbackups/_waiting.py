@@ -15,20 +15,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import math
 import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ._errors import BackupFailedError, BackupsError, NotFoundError, WaitTimeoutError
-from ._http import HTTPTransport
+from ._callbacks import call_back
+from ._errors import (
+    APIStatusError,
+    BackupFailedError,
+    BackupsError,
+    NotFoundError,
+    WaitTimeoutError,
+)
 from ._models import Backup, BackupStatus, BackupType
-from ._policy import Safety, is_retryable
-from ._reading import iter_pages, read_backup
+from ._reading import Reader
+from ._retry_policy import Safety, is_retryable
+from ._stats import Counters
 
-__all__ = ["Poller", "call_back"]
+__all__ = ["Poller"]
 
 logger = logging.getLogger("asyncbackups")
 
@@ -40,15 +46,6 @@ _JITTER = 0.15
 # due times share one round instead of each triggering its own.
 _EARLY_FRACTION = 0.5
 _DEFAULT_PAGE_LENGTH = 100
-
-
-async def call_back(callback: Callable[[Any], Any] | None, value: Any) -> None:
-    """Call a plain or async callback; what it raises propagates."""
-    if callback is None:
-        return
-    result = callback(value)
-    if inspect.isawaitable(result):
-        await result
 
 
 class _Waiter:
@@ -63,6 +60,7 @@ class _Waiter:
         "last",
         "last_error",
         "max_poll_interval",
+        "max_retry_after",
         "next_due",
         "poll_interval",
         "polls",
@@ -78,6 +76,7 @@ class _Waiter:
         *,
         poll_interval: float,
         max_poll_interval: float,
+        max_retry_after: float,
         first_due: float,
     ) -> None:
         self.backup_id = backup_id
@@ -86,9 +85,11 @@ class _Waiter:
         self.backup_type = last.backup_type if last is not None else None
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
+        self.max_retry_after = max_retry_after
         self.polls = 0
         self.next_due = first_due
-        self.earliest = first_due
+        # Waits begun close together (a fleet's, say) share their first round.
+        self.earliest = first_due - poll_interval * _EARLY_FRACTION
         self.heard = False  # a poll has read this backup at least once
         self.error: BaseException | None = None
         self.last_error: BackupsError | None = None  # the latest failed poll, if unhealed
@@ -152,8 +153,9 @@ class _ServerWants:
 class Poller:
     """The shared poller of one client. Created by the client; one task at most."""
 
-    def __init__(self, transport: HTTPTransport) -> None:
-        self._transport = transport
+    def __init__(self, reader: Reader, counters: Counters) -> None:
+        self._reader = reader
+        self._counters = counters
         self._waiters: dict[int, list[_Waiter]] = {}
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
@@ -161,7 +163,6 @@ class Poller:
         # What reading each way cost last time, in pages, to choose the cheaper one.
         self._across_pages: dict[str | None, int] = {}
         self._server_pages: dict[int, int] = {}
-        self.rounds = 0
 
     # -- the waiting side -------------------------------------------------------------
 
@@ -172,6 +173,7 @@ class Poller:
         timeout: float | None,
         poll_interval: float,
         max_poll_interval: float,
+        max_retry_after: float,
         on_update: Callable[[Backup], Any] | None,
     ) -> Backup:
         """Wait for ``target`` to finish; see ``BackupsAPI.wait_until_completed``."""
@@ -187,6 +189,7 @@ class Poller:
             last,
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
+            max_retry_after=max_retry_after,
             first_due=now + (poll_interval if last is not None else 0.0),
         )
         deadline = None if timeout is None else now + timeout
@@ -283,7 +286,7 @@ class Poller:
                 self._task = None
 
     async def _round(self, due: list[_Waiter]) -> None:
-        self.rounds += 1
+        self._counters.poll_rounds += 1
         by_server: dict[int, _ServerWants] = {}
         blind: set[int] = set()
         for waiter in due:
@@ -331,12 +334,12 @@ class Poller:
             )
 
     def _after_failure(self, waiter: _Waiter, error: BackupsError, now: float) -> None:
-        retry_after = getattr(error, "retry_after", None)
+        retry_after = error.retry_after if isinstance(error, APIStatusError) else None
         if (
             not waiter.heard
             or isinstance(error, NotFoundError)
             or not is_retryable(error, Safety.READ, max_retry_after=math.inf)
-            or (retry_after is not None and retry_after > self._transport.max_retry_after)
+            or (retry_after is not None and retry_after > waiter.max_retry_after)
         ):
             # A wait that never read its backup fails at once (the API is unreachable
             # or refuses us: waiting out the deadline would only hide it), and so does
@@ -404,10 +407,10 @@ class Poller:
         remaining = set(wanted)
         pages = 0
         try:
-            async with contextlib.aclosing(iter_pages(self._transport, params)) as walk:
-                async for backups, _ in walk:
+            async with contextlib.aclosing(self._reader.pages(params)) as walk:
+                async for page in walk:
                     pages += 1
-                    for backup in backups:
+                    for backup in page.backups:
                         if backup.id in waiters:
                             seen[backup.id] = backup
                             remaining.discard(backup.id)
@@ -426,7 +429,7 @@ class Poller:
     ) -> None:
         async def read_one(backup_id: int) -> None:
             try:
-                seen[backup_id] = await read_backup(self._transport, backup_id)
+                seen[backup_id] = await self._reader.read_backup(backup_id)
             except BackupsError as error:
                 failures[backup_id] = error
 

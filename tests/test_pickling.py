@@ -30,6 +30,7 @@ from asyncbackups import (
     FleetResult,
     NotFoundError,
     RateLimitError,
+    ResponseTooLargeError,
     ResponseValidationError,
     RestoreResult,
     ServerError,
@@ -121,6 +122,9 @@ ERRORS: dict[type[BaseException], Callable[[], BaseException]] = {
         "created_at is not a timestamp",
         path="results[2].created_at",
         body={"count": 3, "results": [{"created_at": "yesterday"}]},
+    ),
+    ResponseTooLargeError: lambda: ResponseTooLargeError(
+        "GET /api/v1/backups/: the answer goes on, past max_response_bytes", path="$"
     ),
     WaitTimeoutError: lambda: WaitTimeoutError(
         "backup 504 did not finish within 60s",

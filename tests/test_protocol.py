@@ -24,11 +24,10 @@ from asyncbackups import (
     ResponseValidationError,
     ServerError,
 )
+from asyncbackups._checks import check_id, check_idempotency_key
 from asyncbackups._protocol import (
     Response,
     backup_path,
-    check_id,
-    check_idempotency_key,
     decode_backup_response,
     decode_delete_response,
     decode_json,
@@ -36,13 +35,12 @@ from asyncbackups._protocol import (
     decode_restore_response,
     dump_json,
     error_from_response,
-    is_same_origin,
     list_params,
-    normalize_base_url,
     parse_retry_after,
     restore_path,
     server_date,
 )
+from asyncbackups._urls import is_same_origin, normalize_base_url
 
 URL_501 = "https://admin.vps.org/api/v1/backups/501/"
 

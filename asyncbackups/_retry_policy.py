@@ -25,9 +25,13 @@ with it.
 from __future__ import annotations
 
 import enum
+import random
+
+from tenacity import RetryCallState, wait_random_exponential
 
 from ._errors import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     BackupsError,
     RateLimitError,
@@ -36,7 +40,14 @@ from ._errors import (
     ServerError,
 )
 
-__all__ = ["RETRYABLE_STATUSES", "Safety", "is_ambiguous", "is_retryable", "may_still_be_running"]
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "Safety",
+    "is_ambiguous",
+    "is_retryable",
+    "may_still_be_running",
+    "wait_for_retry",
+]
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A 503 or 429 is an answer from a server that declined the work, so it did nothing.
@@ -76,7 +87,7 @@ def is_retryable(error: BaseException, safety: Safety, *, max_retry_after: float
     """The one retry predicate: may a call that failed with ``error`` be tried again?"""
     if not isinstance(error, BackupsError):
         return False
-    retry_after = getattr(error, "retry_after", None)
+    retry_after = error.retry_after if isinstance(error, APIStatusError) else None
     if retry_after is not None and retry_after > max_retry_after:
         return False
     if isinstance(error, ResponseTooLargeError):
@@ -94,3 +105,20 @@ def is_retryable(error: BaseException, safety: Safety, *, max_retry_after: float
     if isinstance(error, ServerError) and error.status_code in RETRYABLE_STATUSES:
         return safety is not Safety.RESTORE or error.status_code in _DECLINED_STATUSES
     return False
+
+
+class wait_for_retry(wait_random_exponential):
+    """The pause before a retry: capped exponential backoff with full jitter, or the
+    server's ``Retry-After`` when it gave one, never less.
+
+    A little jitter on top of a ``Retry-After`` keeps the callers it held back from all
+    coming back in the same millisecond.
+    """
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None and outcome.failed else None
+        retry_after = error.retry_after if isinstance(error, APIStatusError) else None
+        if retry_after is None:
+            return float(super().__call__(retry_state))
+        return retry_after + random.uniform(0.0, min(1.0, 0.1 * retry_after))

@@ -1,0 +1,307 @@
+"""A call across its attempts: retries, ambiguity and reconciling, with no HTTP in sight.
+
+A :class:`Call` sends its :class:`~asyncbackups._transport.Request` through a
+:class:`~asyncbackups._transport.Transport`, one attempt at a time, and decodes the
+answer. What it learns on the way is its :class:`CallState`: whether an attempt may
+have reached the server (*ambiguous*), may still be at work there, whether retrying
+could only do harm now (*give up*), and whether a success came back unreadable.
+
+The first attempt runs on its own, so a call that succeeds costs no retry machinery.
+After a failure, tenacity runs the rest: it is handed the first attempt's outcome and
+decides, with the one predicate :func:`~asyncbackups._retry_policy.is_retryable` and the
+wait :class:`~asyncbackups._retry_policy.wait_for_retry`, whether and when to try again.
+Before any attempt that follows an ambiguous one, a create's *reconcile* reads what the
+earlier attempt did; a found backup is the call's result and nothing is sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from tenacity import (
+    AsyncRetrying,
+    DoAttempt,
+    DoSleep,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+)
+from yarl import URL
+
+from ._errors import AmbiguousCreateError, BackupsError, ResponseValidationError
+from ._options import ClientOptions
+from ._protocol import Response, request_id_of
+from ._retry_policy import (
+    Safety,
+    is_ambiguous,
+    is_retryable,
+    may_still_be_running,
+    wait_for_retry,
+)
+from ._stats import Counters
+from ._transport import Request, Transport
+
+__all__ = ["Call", "CallState"]
+
+logger = logging.getLogger("asyncbackups")
+
+T = TypeVar("T")
+
+
+class CallState:
+    """What one call has learned across its attempts."""
+
+    __slots__ = ("ambiguous", "give_up", "may_be_running", "sent", "settled", "unreadable")
+
+    def __init__(self) -> None:
+        self.sent = False  # a request of this call may have left the process
+        self.ambiguous = False  # an earlier attempt may have reached the server
+        self.may_be_running = False  # ...and may still be at work there
+        self.settled = False  # such an attempt was already given time to land
+        self.give_up = False  # retrying could only do harm now
+        # A success whose body could not be read: the work is done, never resend it.
+        self.unreadable: ResponseValidationError | None = None
+
+
+class Call(Generic[T]):
+    """One logical call: ``await Call(...).run()`` gives ``decode(answer)`` or raises.
+
+    ``decode`` turns an answer into the result (or a typed error); it may return an
+    awaitable, for answers decoded in slices. ``reconcile`` is awaited before any
+    attempt that follows an ambiguous one: a non-``None`` result is taken as the call's
+    result instead of sending again. After the call, ``response`` is the last answer it
+    got (``None`` if none came), ``retries`` the attempts after the first, ``elapsed``
+    its seconds.
+    """
+
+    __slots__ = (
+        "_counters",
+        "_decode",
+        "_idempotency_key",
+        "_options",
+        "_reconcile",
+        "_request",
+        "_safety",
+        "_transport",
+        "elapsed",
+        "response",
+        "retries",
+        "state",
+    )
+
+    def __init__(
+        self,
+        transport: Transport,
+        request: Request,
+        *,
+        safety: Safety,
+        decode: Callable[[Response], T | Awaitable[T]],
+        options: ClientOptions,
+        counters: Counters,
+        reconcile: Callable[[], Awaitable[T | None]] | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        self._transport = transport
+        self._request = request
+        self._safety = safety
+        self._decode = decode
+        self._options = options
+        self._counters = counters
+        self._reconcile = reconcile
+        self._idempotency_key = idempotency_key
+        self.state = CallState()
+        self.response: Response | None = None
+        self.retries = 0
+        self.elapsed = 0.0
+
+    @property
+    def url(self) -> str:
+        """Where the call's request goes."""
+        return self._request.url
+
+    async def run(self) -> T:
+        """Send the call, retrying under the policy for its safety; see the class."""
+        started = time.monotonic()
+        try:
+            return await self._run()
+        except asyncio.CancelledError:
+            if self._safety is Safety.CREATE and self.state.sent:
+                logger.warning(
+                    "%s %s was cancelled after its request was sent: the server may "
+                    "have made the backup anyway (Idempotency-Key %s); check before "
+                    "creating it again",
+                    self._request.method,
+                    self._path(),
+                    self._idempotency_key,
+                )
+            raise
+        finally:
+            self.elapsed = time.monotonic() - started
+
+    async def _run(self) -> T:
+        try:
+            try:
+                return await self._attempt()
+            except BackupsError as error:
+                first = error
+            # Outside the handler: tenacity raises what it raises without a context.
+            return await self._retry(first)
+        except BackupsError:
+            # Out of attempts after one that may have acted: look once more before
+            # reporting failure, so a backup the server did make is not lost.
+            state = self.state
+            if state.ambiguous and self._reconcile is not None and not state.give_up:
+                with contextlib.suppress(BackupsError):
+                    found = await self._look()
+                    if found is not None:
+                        return found
+            raise
+
+    def _may_retry(self, error: BaseException) -> bool:
+        """The retry predicate, for this call: the policy's, unless the call gave up."""
+        return not self.state.give_up and is_retryable(
+            error, self._safety, max_retry_after=self._options.max_retry_after
+        )
+
+    async def _retry(self, first: BackupsError) -> T:
+        """Hand tenacity the first attempt's failure and let it run the retries."""
+        options = self._options
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(options.max_retries + 1),
+            wait=wait_for_retry(multiplier=options.retry_backoff, max=options.max_retry_backoff),
+            retry=retry_if_exception(self._may_retry),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        retrying.begin()
+        retry_state = RetryCallState(retrying, fn=None, args=(), kwargs={})
+        retry_state.set_exception((type(first), first, first.__traceback__))
+        while True:
+            action = await retrying.iter(retry_state)
+            if isinstance(action, DoAttempt):
+                self.retries += 1
+                self._counters.retries += 1
+                try:
+                    result = await self._attempt()
+                except Exception:
+                    retry_state.set_exception(sys.exc_info())  # type: ignore[arg-type]
+                else:
+                    retry_state.set_result(result)
+            elif isinstance(action, DoSleep):
+                retry_state.prepare_for_next_attempt()
+                await retrying.sleep(action)  # type: ignore[misc]
+            else:
+                return action  # type: ignore[no-any-return]
+
+    def _log_retry(self, retry_state: RetryCallState) -> None:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        delay = retry_state.upcoming_sleep
+        logger.info(
+            "%s %s failed (%s); retrying in %.2fs (attempt %d of %d)",
+            self._request.method,
+            self._path(),
+            error,
+            delay,
+            retry_state.attempt_number + 1,
+            self._options.max_retries + 1,
+        )
+
+    def _path(self) -> str:
+        return self._transport.redact(URL(self._request.url).path)
+
+    async def _attempt(self) -> T:
+        state = self.state
+        if state.ambiguous and self._reconcile is not None:
+            found = await self._look()
+            if found is not None:
+                return found
+            if state.unreadable is not None:
+                state.give_up = True
+                raise state.unreadable
+        state.sent = True
+        debug = logger.isEnabledFor(logging.DEBUG)
+        started = time.monotonic() if debug else 0.0
+        try:
+            response = await self._transport.send(self._request, self._options)
+        except BackupsError as error:
+            if debug:
+                self._log_attempt(started, f"failed ({error})")
+            if is_ambiguous(error):
+                state.ambiguous = True
+                state.may_be_running = state.may_be_running or may_still_be_running(error)
+            raise
+        self.response = response
+        if debug:
+            request_id = request_id_of(response.headers)
+            self._log_attempt(
+                started,
+                f"-> {response.status}" + (f" (request id {request_id})" if request_id else ""),
+            )
+        if response.repeated:
+            state.ambiguous = True
+        response.after_ambiguous = state.ambiguous
+        try:
+            result = self._decode(response)
+            if inspect.isawaitable(result):
+                # A large page is structured in slices that let the loop breathe.
+                result = await result
+        except ResponseValidationError as error:
+            self._transport.scrub(error)
+            if self._safety is Safety.CREATE:
+                # The server said it created the backup but its answer is unreadable:
+                # find it by reconciling, and never send the create again.
+                state.ambiguous = True
+                state.unreadable = error
+                state.give_up = self._reconcile is None
+            raise
+        except BackupsError as error:
+            self._transport.scrub(error)
+            if is_ambiguous(error):
+                state.ambiguous = True
+                state.may_be_running = state.may_be_running or may_still_be_running(error)
+            raise
+        return result
+
+    def _log_attempt(self, started: float, outcome: str) -> None:
+        logger.debug(
+            "%s %s attempt %d %s in %.1f ms",
+            self._request.method,
+            self._transport.redact(self._request.url),
+            self.retries + 1,
+            self._transport.redact(outcome),
+            (time.monotonic() - started) * 1000,
+        )
+
+    async def _look(self) -> T | None:
+        """What an ambiguous attempt did, read from the server; ``None`` if nothing.
+
+        A timed-out request (or one a gateway gave up on with 504) may still be at work
+        on the server: read at once, it could miss the backup that request is about to
+        make, and the resend would make a second one. So, once per call, such an
+        attempt is given another ``timeout`` to land before the read.
+        """
+        assert self._reconcile is not None
+        state = self.state
+        if state.may_be_running and not state.settled:
+            state.settled = True
+            logger.info(
+                "%s %s may still be running on the server; reading its outcome in %.2fs",
+                self._request.method,
+                self._path(),
+                self._options.timeout,
+            )
+            await asyncio.sleep(self._options.timeout)
+        self._counters.reconciles += 1
+        try:
+            return await self._reconcile()
+        except AmbiguousCreateError:
+            state.give_up = True  # a report, not a passing failure: never resend after it
+            raise
