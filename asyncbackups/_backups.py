@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
+import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sized,
+)
 from datetime import UTC, datetime
 from typing import Any
 
+from ._callbacks import call_back
 from ._calls import Call
 from ._checks import (
     check_description,
@@ -15,8 +26,8 @@ from ._checks import (
     check_idempotency_key,
     check_number,
 )
-from ._fleet import BackupOutcome, FleetResult, run_fleet
-from ._models import Backup, BackupType
+from ._fleet import BackupOutcome, FleetResult, stream_fleet
+from ._models import Backup, BackupStatus, BackupType
 from ._options import ClientOptions
 from ._protocol import (
     BACKUPS_PATH,
@@ -33,7 +44,7 @@ from ._reconcile import Claims, call_start, same_create
 from ._retry_policy import Safety
 from ._stats import Counters
 from ._transport import Request, Transport
-from ._waiting import Poller
+from ._waiting import Poller, Schedule
 
 __all__ = ["BackupsAPI"]
 
@@ -288,10 +299,15 @@ class BackupsAPI:
         return await self._poller.wait(
             backup,
             timeout=None if timeout is None else float(timeout),
-            poll_interval=float(poll_interval),
-            max_poll_interval=max(float(max_poll_interval), float(poll_interval)),
-            max_retry_after=self._options.max_retry_after,
+            schedule=self._schedule(poll_interval, max_poll_interval),
             on_update=on_update,
+        )
+
+    def _schedule(self, poll_interval: float, max_poll_interval: float) -> Schedule:
+        return Schedule(
+            poll_interval=float(poll_interval),
+            max_poll_interval=float(max_poll_interval),
+            max_retry_after=self._options.max_retry_after,
         )
 
     async def create_many(
@@ -305,6 +321,8 @@ class BackupsAPI:
         on_progress: Callable[[BackupOutcome], Any] | None = None,
         poll_interval: float = 2.0,
         max_poll_interval: float = 30.0,
+        resume: bool = False,
+        on_created: Callable[[BackupOutcome], Any] | None = None,
     ) -> FleetResult:
         """Back up many servers at once; every server gets exactly one outcome.
 
@@ -313,47 +331,187 @@ class BackupsAPI:
         once (default: the client's ``max_concurrency``). With ``wait=True`` each
         backup is then waited for (up to ``wait_timeout`` seconds) through the shared
         poller, and an outcome is ``ok`` only once its backup completed.
-        ``on_progress`` (plain or async) hears each outcome as it lands.
+        ``on_created`` hears each server as its backup is made (or adopted), and
+        ``on_progress`` each outcome as it lands (plain or async callables; what they
+        raise stops the run and reaches you). ``resume`` is as for :meth:`stream_many`.
 
         Raises ``TypeError``/``ValueError`` before any request for an ID that is not a
         positive ``int`` and for repeated IDs. Cancelling it cancels all its work.
         """
-        ids = builtins.list(server_ids) if not isinstance(server_ids, str | bytes) else None
-        if ids is None:
+        if isinstance(server_ids, str | bytes):
             raise TypeError("server_ids must be an iterable of ints, not a string")
-        for server_id in ids:
+        ids = builtins.list(server_ids)
+        index: dict[int, int] = {}
+        for position, server_id in enumerate(ids):
             check_id(server_id, "server_id")
-        repeated = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) < len(ids) else []
-        if repeated:
-            raise ValueError(f"server_ids repeats {repeated}; each server is backed up once")
+            if server_id in index:
+                raise ValueError(f"server_ids repeats [{server_id}]; each server is backed up once")
+            index[server_id] = position
+        if on_progress is not None and not callable(on_progress):
+            raise TypeError("on_progress must be callable")
+        outcomes: builtins.list[BackupOutcome | None] = [None] * len(ids)
+        stream = self.stream_many(
+            ids,
+            description=description,
+            wait=wait,
+            concurrency=concurrency,
+            wait_timeout=wait_timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            resume=resume,
+            on_created=on_created,
+        )
+        async with contextlib.aclosing(stream) as landed:
+            async for outcome in landed:
+                outcomes[index[outcome.server_id]] = outcome
+                await call_back(on_progress, outcome)
+        return FleetResult([outcome for outcome in outcomes if outcome is not None])
+
+    def stream_many(
+        self,
+        server_ids: Iterable[int] | AsyncIterable[int],
+        *,
+        description: str | None = None,
+        wait: bool = False,
+        concurrency: int | None = None,
+        wait_timeout: float | None = 1800.0,
+        poll_interval: float = 2.0,
+        max_poll_interval: float = 30.0,
+        resume: bool = False,
+        on_created: Callable[[BackupOutcome], Any] | None = None,
+    ) -> AsyncGenerator[BackupOutcome]:
+        """Back up many servers, yielding each server's outcome as it lands.
+
+        ::
+
+            async for outcome in client.backups.stream_many(ids, description="weekly"):
+                print(outcome.server_id, outcome.ok)
+
+        ``server_ids`` may be any iterable or async iterable, read lazily: memory is
+        bounded by what is in flight, not by the fleet (a waiting server costs a small
+        record held by the shared poller, not a task). Outcomes come in completion
+        order; every server gets exactly one. Breaking out of the loop, or cancelling,
+        stops all its work (use ``contextlib.aclosing`` to stop it at once).
+
+        ``resume=True`` (which needs a ``description``) makes a run safe to start
+        again after a crash: a server that already has a manual backup with exactly
+        that description, not ``failed``, is adopted (``outcome.adopted``) instead of
+        backed up again, completed ones reported at once and in-progress ones waited
+        for when ``wait=True``. Choose a description that names the run (``"weekly
+        2026-W48"``). An ID that is not a positive ``int``, or a repeated one, raises
+        ``TypeError``/``ValueError`` from the loop when it is reached.
+        """
         check_description(description)
+        if resume and not (description or "").strip():
+            raise ValueError("resume=True needs a description that names the run")
         if concurrency is None:
             concurrency = self._options.max_concurrency
         check_number("concurrency", concurrency, minimum=1, integer=True)
         _check_wait_options(wait_timeout, poll_interval, max_poll_interval)
-        if on_progress is not None and not callable(on_progress):
-            raise TypeError("on_progress must be callable")
+        if on_created is not None and not callable(on_created):
+            raise TypeError("on_created must be callable")
+        if not isinstance(wait, bool):
+            raise TypeError(f"wait must be a bool, not {type(wait).__name__}")
         self._transport.check_open()
+        return self._stream(
+            server_ids,
+            description=description,
+            wait=wait,
+            concurrency=concurrency,
+            wait_timeout=None if wait_timeout is None else float(wait_timeout),
+            schedule=self._schedule(poll_interval, max_poll_interval),
+            resume=resume,
+            on_created=on_created,
+        )
+
+    async def _stream(
+        self,
+        server_ids: Iterable[int] | AsyncIterable[int],
+        *,
+        description: str | None,
+        wait: bool,
+        concurrency: int,
+        wait_timeout: float | None,
+        schedule: Schedule,
+        resume: bool,
+        on_created: Callable[[BackupOutcome], Any] | None,
+    ) -> AsyncGenerator[BackupOutcome]:
+        adopt = None
+        if resume:
+            adopt = await self._previous_run(server_ids, (description or "").strip())
 
         async def create(server_id: int) -> Backup:
             return await self.create(server_id, description=description)
 
-        async def wait_for(backup: Backup, seen: Callable[[Backup], None]) -> Backup:
-            return await self.wait_until_completed(
-                backup,
-                timeout=wait_timeout,
-                poll_interval=poll_interval,
-                max_poll_interval=max_poll_interval,
-                on_update=seen,
-            )
-
-        return await run_fleet(
-            ids,
+        stream = stream_fleet(
+            server_ids,
             create=create,
-            wait=wait_for if wait else None,
+            adopt=adopt,
+            poller=self._poller if wait else None,
+            schedule=schedule,
+            wait_timeout=wait_timeout,
             concurrency=concurrency,
-            on_progress=on_progress,
+            on_created=on_created,
         )
+        async with contextlib.aclosing(stream) as landed:
+            async for outcome in landed:
+                yield outcome
+
+    async def _previous_run(
+        self, server_ids: Iterable[int] | AsyncIterable[int], description: str
+    ) -> Callable[[int], Awaitable[Backup | None]]:
+        """How a resumed run finds each server's backup from an earlier run.
+
+        The manual backups are read once across the fleet, or per server when that
+        takes fewer requests (a small fleet among many backups): never more requests
+        than the fewer of the two.
+        """
+        fleet_size = len(server_ids) if isinstance(server_ids, Sized) else None
+        params = {"backup_type": BackupType.MANUAL.value}
+        found: dict[int, Backup] = {}
+        pages = self._reader.pages(params)
+        async with contextlib.aclosing(pages) as walk:
+            async for page in walk:
+                if fleet_size is not None and page.count and page.backups:
+                    across = math.ceil(page.count / len(page.backups))
+                    if fleet_size < across:
+                        return self._per_server_lookup(description)
+                    fleet_size = None  # decided: across
+                _keep_best(found, page.backups, description)
+
+        async def lookup(server_id: int) -> Backup | None:
+            return found.pop(server_id, None)
+
+        return lookup
+
+    def _per_server_lookup(self, description: str) -> Callable[[int], Awaitable[Backup | None]]:
+        async def lookup(server_id: int) -> Backup | None:
+            found: dict[int, Backup] = {}
+            params = {"server_id": str(server_id), "backup_type": BackupType.MANUAL.value}
+            async for page in self._reader.pages(params):
+                _keep_best(found, page.backups, description)
+            return found.get(server_id)
+
+        return lookup
+
+
+def _keep_best(found: dict[int, Backup], backups: Iterable[Backup], description: str) -> None:
+    """Keep, per server, the backup a resumed run adopts: completed before in progress,
+    then the newest; a failed one never."""
+    for backup in backups:
+        if (
+            backup.backup_type is not BackupType.MANUAL
+            or backup.status is BackupStatus.FAILED
+            or (backup.description or "").strip() != description
+        ):
+            continue
+        held = found.get(backup.server_id)
+        if held is None or _rank(backup) > _rank(held):
+            found[backup.server_id] = backup
+
+
+def _rank(backup: Backup) -> tuple[bool, datetime, int]:
+    return (backup.status is BackupStatus.COMPLETED, backup.created_at, backup.id)
 
 
 def _check_wait_options(

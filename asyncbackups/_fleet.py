@@ -1,19 +1,39 @@
-"""``create_many``: one backup per server across a fleet, and what became of each."""
+"""Fleets: one backup per server, streamed as each lands, resumable after a crash.
+
+:func:`stream_fleet` reads the server IDs lazily, creates with bounded concurrency,
+hands each backup to the shared poller as a *watch* (a small record, no task), and
+yields one :class:`BackupOutcome` per server as it lands. Memory is bounded by what is
+in flight, not by the fleet. ``create_many`` is a thin layer that restores input order.
+
+With ``resume``, the API is the journal: a server that already has a manual backup
+with the run's description, not failed, is adopted instead of backed up again.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+)
 from typing import Any
 
 import attrs
 
 from ._callbacks import call_back
-from ._errors import BackupFailedError, WaitTimeoutError
-from ._models import Backup
+from ._checks import check_id
+from ._errors import BackupFailedError
+from ._models import Backup, BackupStatus
+from ._waiting import Poller, Schedule, Waiter
 
-__all__ = ["BackupOutcome", "FleetResult", "run_fleet"]
+__all__ = ["BackupOutcome", "FleetResult", "ServerIds", "stream_fleet"]
+
+ServerIds = Iterable[int] | AsyncIterable[int]
 
 
 @attrs.frozen
@@ -22,12 +42,14 @@ class BackupOutcome:
 
     ``backup`` is the last state seen for the server's backup (also when its wait
     failed), ``None`` if none was made; ``error`` is why the server failed, ``None``
-    when it succeeded.
+    when it succeeded; ``adopted`` is true when a resumed run found the server's backup
+    already made by an earlier run and took it instead of making another.
     """
 
     server_id: int
     backup: Backup | None = None
     error: BaseException | None = attrs.field(default=None, eq=False)
+    adopted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -81,64 +103,144 @@ class FleetResult:
             )
 
 
-async def run_fleet(
-    server_ids: Sequence[int],
+async def _each_id(server_ids: ServerIds) -> AsyncIterator[int]:
+    """The IDs one by one, checked as they arrive; repeats are refused."""
+    if isinstance(server_ids, str | bytes):
+        raise TypeError("server_ids must be an iterable of ints, not a string")
+    seen: set[int] = set()
+    if isinstance(server_ids, AsyncIterable):
+        async for server_id in server_ids:
+            yield _checked(server_id, seen)
+    elif isinstance(server_ids, Iterable):
+        for server_id in server_ids:
+            yield _checked(server_id, seen)
+    else:
+        raise TypeError(f"server_ids must be an iterable of ints, not {type(server_ids).__name__}")
+
+
+def _checked(server_id: object, seen: set[int]) -> int:
+    checked = check_id(server_id, "server_id")
+    if checked in seen:
+        raise ValueError(f"server_ids repeats [{checked}]; each server is backed up once")
+    seen.add(checked)
+    return checked
+
+
+async def stream_fleet(
+    server_ids: ServerIds,
     *,
     create: Callable[[int], Awaitable[Backup]],
-    wait: Callable[[Backup, Callable[[Backup], None]], Awaitable[Backup]] | None,
+    adopt: Callable[[int], Awaitable[Backup | None]] | None,
+    poller: Poller | None,
+    schedule: Schedule,
+    wait_timeout: float | None,
     concurrency: int,
-    on_progress: Callable[[BackupOutcome], Any] | None,
-) -> FleetResult:
-    """Create (and optionally wait for) one backup per server; never raise per server.
+    on_created: Callable[[BackupOutcome], Any] | None = None,
+) -> AsyncGenerator[BackupOutcome]:
+    """Yield one outcome per server, in completion order; see ``stream_many``.
 
-    At most ``concurrency`` creates are in flight; waits do not hold a slot, since the
-    shared poller serves them all for a few requests a round. ``on_progress`` hears
-    each outcome as it lands; what it raises cancels the run and reaches the caller.
+    ``adopt(server_id)`` gives an existing backup to take instead of creating one (a
+    resumed run). With a ``poller``, each backup not yet final is watched until it
+    ends; without, the outcome is the created backup. What ``on_created`` raises stops
+    the run and reaches the caller.
     """
-    outcomes: list[BackupOutcome | None] = [None] * len(server_ids)
-    landed: asyncio.Queue[int] = asyncio.Queue()
+    landed: asyncio.Queue[BackupOutcome | BaseException] = asyncio.Queue()
     slots = asyncio.Semaphore(concurrency)
     tasks: set[asyncio.Task[None]] = set()
+    watches: set[Waiter] = set()
+    # Outcomes waiting to be taken are bounded too: a slow consumer holds back the
+    # launcher instead of the queue growing with the fleet.
+    room = asyncio.Event()
+    room.set()
+    limit = max(concurrency * 4, 256)
+    state = {"pending": 0, "launched": False}
 
-    async def one(index: int, server_id: int) -> None:
-        last: Backup | None = None
+    def land(outcome: BackupOutcome | BaseException) -> None:
+        landed.put_nowait(outcome)
+        if landed.qsize() >= limit:
+            room.clear()
 
-        def seen(backup: Backup) -> None:
-            nonlocal last
-            last = backup
-
+    async def one(server_id: int) -> None:
+        backup: Backup | None = None
+        adopted = False
         try:
             try:
-                last = await create(server_id)
+                if adopt is not None:
+                    backup = await adopt(server_id)
+                    adopted = backup is not None
+                if backup is None:
+                    backup = await create(server_id)
             finally:
                 slots.release()
-            if wait is not None:
-                last = await wait(last, seen)
-            outcomes[index] = BackupOutcome(server_id, last)
-        except (BackupFailedError, WaitTimeoutError) as error:
-            outcomes[index] = BackupOutcome(server_id, error.backup or last, error)
         except Exception as error:  # every server gets an outcome, whatever went wrong
-            outcomes[index] = BackupOutcome(server_id, last, error)
-        landed.put_nowait(index)
+            land(BackupOutcome(server_id, backup, error, adopted=adopted))
+            return
+        try:
+            await call_back(on_created, BackupOutcome(server_id, backup, adopted=adopted))
+        except Exception as error:  # the caller's callback: it stops the run
+            land(error)
+            return
+        if poller is None or backup.is_final:
+            failed = None
+            if poller is not None and backup.status is BackupStatus.FAILED:
+                failed = BackupFailedError(
+                    f"backup {backup.id} of server {server_id} failed", backup=backup
+                )
+            land(BackupOutcome(server_id, backup, failed, adopted=adopted))
+            return
+        flag = adopted
+
+        def done(waiter: Waiter) -> None:
+            watches.discard(waiter)
+            land(BackupOutcome(server_id, waiter.last, waiter.error, adopted=flag))
+
+        watches.add(poller.watch(backup, timeout=wait_timeout, schedule=schedule, on_done=done))
 
     async def launch() -> None:
-        for index, server_id in enumerate(server_ids):
-            await slots.acquire()
-            task = asyncio.create_task(one(index, server_id))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+        try:
+            async for server_id in _each_id(server_ids):
+                await room.wait()
+                await slots.acquire()
+                state["pending"] += 1
+                task = asyncio.create_task(one(server_id))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        except Exception as error:  # a bad ID or a failing iterable: the caller's
+            land(error)
+        finally:
+            state["launched"] = True
+            land(_LAUNCHED)
 
     launcher = asyncio.create_task(launch())
     try:
-        for _ in server_ids:
-            outcome = outcomes[await landed.get()]
-            await call_back(on_progress, outcome)
-        await launcher
+        finished = 0
+        launched_all = False
+        while not launched_all or finished < state["pending"]:
+            item = await landed.get()
+            if landed.qsize() < limit:
+                room.set()
+            if item is _LAUNCHED:
+                launched_all = True
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            finished += 1
+            yield item
     finally:
-        # Cancelled, or a callback raised: take every task down before leaving.
+        # Done, broken out of, cancelled, or a callback raised: take it all down.
         pending = [launcher, *tasks]
         for task in pending:
             task.cancel()
+        for waiter in list(watches):
+            if poller is not None:
+                poller.forget(waiter)
+        watches.clear()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*pending, return_exceptions=True)
-    return FleetResult([outcome for outcome in outcomes if outcome is not None])
+
+
+class _Launched(Exception):
+    """Marks, in the queue of outcomes, that every ID was launched."""
+
+
+_LAUNCHED = _Launched()

@@ -33,9 +33,11 @@ from ._models import Backup, BackupType, RestoreResult
 loads: Callable[[bytes], Any]
 """The JSON loader every answer goes through, chosen once at import."""
 try:  # orjson is an optional extra: several times faster on large pages
-    from orjson import loads
+    import orjson
 except ImportError:  # pragma: no cover - exercised when the extra is absent
     loads = json.loads
+else:
+    loads = orjson.loads
 
 __all__ = [
     "BACKUPS_PATH",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from types import MappingProxyType
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -34,7 +34,7 @@ class Counters:
     def snapshot(self) -> ClientStats:
         """The counts as they stand now; later calls do not change it."""
         return ClientStats(
-            requests=MappingProxyType(dict(self.requests)),
+            requests=RouteCounts(self.requests),
             retries=self.retries,
             reconciles=self.reconciles,
             rate_limit_pauses=self.rate_limit_pauses,
@@ -43,8 +43,41 @@ class Counters:
         )
 
 
-def _frozen_mapping(value: Any) -> MappingProxyType[str, int]:
-    return value if isinstance(value, MappingProxyType) else MappingProxyType(dict(value))
+class RouteCounts(Mapping[str, int]):
+    """Requests by route: a read-only mapping that pickles and copies."""
+
+    __slots__ = ("_counts",)
+
+    def __init__(self, counts: Mapping[str, int] | None = None) -> None:
+        self._counts = dict(counts or {})
+
+    def __getitem__(self, route: str) -> int:
+        return self._counts[route]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._counts)
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def __repr__(self) -> str:
+        return f"RouteCounts({self._counts!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return dict(self._counts) == dict(other) if isinstance(other, Mapping) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._counts.items()))
+
+    def __getstate__(self) -> dict[str, int]:
+        return self._counts
+
+    def __setstate__(self, state: dict[str, int]) -> None:
+        self._counts = dict(state)
+
+
+def _frozen_mapping(value: Any) -> RouteCounts:
+    return value if isinstance(value, RouteCounts) else RouteCounts(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -59,7 +92,7 @@ class ClientStats:
     bodies, decompressed.
     """
 
-    requests: MappingProxyType[str, int] = attrs.field(converter=_frozen_mapping)
+    requests: RouteCounts = attrs.field(converter=_frozen_mapping)
     retries: int
     reconciles: int
     rate_limit_pauses: int
@@ -70,11 +103,3 @@ class ClientStats:
     def total_requests(self) -> int:
         """Every HTTP request sent, whatever its route."""
         return sum(self.requests.values())
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # A mapping proxy does not pickle; its dict does.
-        return (_rebuild_stats, (dict(self.requests), attrs.asdict(self, recurse=False)))
-
-
-def _rebuild_stats(requests: dict[str, int], values: dict[str, Any]) -> ClientStats:
-    return ClientStats(**{**values, "requests": requests})

@@ -4,11 +4,18 @@ Each client has at most one poller task, alive while somebody waits. It runs in
 rounds: a round reads the backup list once for every wait that is due - per server
 when few servers are involved, across all servers when that takes fewer requests -
 stops paging as soon as every wanted backup was seen, confirms any backup missing
-from the list with a detail read, and hands each wait its backup. Waiting on N
-backups therefore costs a few requests a round, not N.
+from the list with a detail read, and hands each wait its backup page by page.
+Waiting on N backups therefore costs a few requests a round, not N.
 
-A wait's own task only sleeps on its updates: callbacks run there, cancelling it
-touches nothing else, and its deadline is wall-clock time, requests included.
+Two kinds of wait share it. ``wait_until_completed`` has a task of its own that only
+sleeps on its updates: callbacks run there, cancelling it touches nothing else, and its
+deadline is wall-clock time, requests included. A fleet's waits are *watches*: a small
+record each, with no task at all, whose end (final status, failure, deadline) the
+poller reports through a callback, so that a hundred thousand waiting servers cost
+a few hundred bytes apiece.
+
+The poller also learns how long backups take: once one it watched completes, later
+watches are first polled just after that time rather than on a blind growing schedule.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import contextlib
 import logging
 import math
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ._callbacks import call_back
@@ -34,7 +41,7 @@ from ._reading import Reader
 from ._retry_policy import Safety, is_retryable
 from ._stats import Counters
 
-__all__ = ["Poller"]
+__all__ = ["Poller", "Schedule", "Waiter"]
 
 logger = logging.getLogger("asyncbackups")
 
@@ -46,25 +53,42 @@ _JITTER = 0.15
 # due times share one round instead of each triggering its own.
 _EARLY_FRACTION = 0.5
 _DEFAULT_PAGE_LENGTH = 100
+# A watch is first polled this much later than the backups seen so far took, and waits
+# begun within this fraction of that time share their rounds.
+_LEARNED_SLACK = 1.05
+_LEARNED_WINDOW = 0.15
 
 
-class _Waiter:
-    """One wait's state as the poller sees it."""
+class Schedule:
+    """How one wait (or one fleet's waits) polls; shared by its waiters to save memory."""
+
+    __slots__ = ("max_poll_interval", "max_retry_after", "poll_interval")
+
+    def __init__(
+        self, *, poll_interval: float, max_poll_interval: float, max_retry_after: float
+    ) -> None:
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max(max_poll_interval, poll_interval)
+        self.max_retry_after = max_retry_after
+
+
+class Waiter:
+    """One wait's state as the poller sees it; kept small, a fleet has one per server."""
 
     __slots__ = (
         "backup_id",
-        "backup_type",
+        "deadline",
         "earliest",
         "error",
         "heard",
         "last",
         "last_error",
-        "max_poll_interval",
-        "max_retry_after",
         "next_due",
-        "poll_interval",
+        "on_done",
         "polls",
+        "schedule",
         "server_id",
+        "started",
         "updates",
         "woken",
     )
@@ -73,81 +97,54 @@ class _Waiter:
         self,
         backup_id: int,
         last: Backup | None,
+        schedule: Schedule,
         *,
-        poll_interval: float,
-        max_poll_interval: float,
-        max_retry_after: float,
+        now: float,
         first_due: float,
+        deadline: float | None = None,
+        on_done: Callable[[Waiter], None] | None = None,
     ) -> None:
         self.backup_id = backup_id
         self.last = last
         self.server_id = last.server_id if last is not None else None
-        self.backup_type = last.backup_type if last is not None else None
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max_poll_interval
-        self.max_retry_after = max_retry_after
+        self.schedule = schedule
         self.polls = 0
+        self.started = now
         self.next_due = first_due
         # Waits begun close together (a fleet's, say) share their first round.
-        self.earliest = first_due - poll_interval * _EARLY_FRACTION
+        self.earliest = first_due - schedule.poll_interval * _EARLY_FRACTION
+        self.deadline = deadline  # watches only: a task's wait has its own timeout
         self.heard = False  # a poll has read this backup at least once
         self.error: BaseException | None = None
         self.last_error: BackupsError | None = None  # the latest failed poll, if unhealed
-        # A plain list and a future made only while the wait sleeps: ten thousand waits
-        # each holding an Event and a deque would cost about 1.5 KB apiece more.
-        self.updates: list[Backup] = []
+        self.on_done = on_done  # watches only: told once the wait is over
+        # Made only when needed: a list and a future per wait would cost a fleet of a
+        # hundred thousand servers some 15 MB more.
+        self.updates: list[Backup] | None = None
         self.woken: asyncio.Future[None] | None = None
+
+    @property
+    def backup_type(self) -> BackupType | None:
+        return self.last.backup_type if self.last is not None else None
 
     def interval(self) -> float:
         """The pause before the next poll: growing, jittered, within the wait's bounds."""
-        grown = self.poll_interval * _GROWTH ** min(self.polls, 64)
+        schedule = self.schedule
+        grown = schedule.poll_interval * _GROWTH ** min(self.polls, 64)
         jittered = grown * random.uniform(1 - _JITTER, 1 + _JITTER)
-        return min(max(jittered, self.poll_interval), self.max_poll_interval)
+        return min(max(jittered, schedule.poll_interval), schedule.max_poll_interval)
 
-    def schedule(self, now: float, *, at_least: float = 0.0) -> None:
+    def plan(self, now: float, *, at_least: float = 0.0) -> None:
         interval = max(self.interval(), at_least)
         self.polls += 1
         self.next_due = now + interval
         self.earliest = now + interval * _EARLY_FRACTION if not at_least else self.next_due
 
-    def deliver(self, backup: Backup, now: float) -> None:
-        self.last_error = None
-        self.server_id = backup.server_id
-        self.backup_type = backup.backup_type
-        if not self.heard or backup != self.last:
-            self.heard = True
-            self.last = backup
-            self.updates.append(backup)
-            self.wake()
-        self.schedule(now)
-
-    def fail(self, error: BaseException) -> None:
-        self.error = error
-        self.wake()
-
-    def wake(self) -> None:
-        if self.woken is not None and not self.woken.done():
-            self.woken.set_result(None)
-
-    async def sleep(self) -> None:
-        """Return once there is an update or an error to handle."""
-        if self.updates or self.error is not None:
-            return
-        self.woken = asyncio.get_running_loop().create_future()
-        try:
-            await self.woken
-        finally:
-            self.woken = None
-
-
-class _ServerWants:
-    """What one round wants from one server's list."""
-
-    __slots__ = ("ids", "types")
-
-    def __init__(self) -> None:
-        self.ids: set[int] = set()
-        self.types: set[BackupType | None] = set()
+    def expect_at(self, moment: float, window: float) -> None:
+        """Poll first at ``moment``, when backups like this one have been finishing."""
+        if self.polls == 0 and moment > self.next_due:
+            self.next_due = moment
+            self.earliest = moment - window
 
 
 class Poller:
@@ -156,13 +153,18 @@ class Poller:
     def __init__(self, reader: Reader, counters: Counters) -> None:
         self._reader = reader
         self._counters = counters
-        self._waiters: dict[int, list[_Waiter]] = {}
+        # One waiter per backup as a rule; more than one only when several waits follow
+        # the same backup, which is rare enough to keep out of the common record.
+        self._waiters: dict[int, Waiter] = {}
+        self._more: dict[int, list[Waiter]] = {}
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
         self._warned: set[str] = set()
         # What reading each way cost last time, in pages, to choose the cheaper one.
         self._across_pages: dict[str | None, int] = {}
         self._server_pages: dict[int, int] = {}
+        # How long watched backups took to complete (seconds from their watch).
+        self._took: float | None = None
 
     # -- the waiting side -------------------------------------------------------------
 
@@ -171,9 +173,7 @@ class Poller:
         target: Backup | int,
         *,
         timeout: float | None,
-        poll_interval: float,
-        max_poll_interval: float,
-        max_retry_after: float,
+        schedule: Schedule,
         on_update: Callable[[Backup], Any] | None,
     ) -> Backup:
         """Wait for ``target`` to finish; see ``BackupsAPI.wait_until_completed``."""
@@ -184,13 +184,12 @@ class Poller:
             await call_back(on_update, last)
             return _settle(last)
         # A Backup was just read, so its first poll can wait; a bare ID is read at once.
-        waiter = _Waiter(
+        waiter = Waiter(
             backup_id,
             last,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            max_retry_after=max_retry_after,
-            first_due=now + (poll_interval if last is not None else 0.0),
+            schedule,
+            now=now,
+            first_due=now + (schedule.poll_interval if last is not None else 0.0),
         )
         deadline = None if timeout is None else now + timeout
         self._add(waiter)
@@ -203,51 +202,101 @@ class Poller:
         finally:
             self._remove(waiter)
         # Raised outside the handler: the deadline's own TimeoutError is no context.
-        last_error = waiter.last_error
-        failing = f"; polls failing: {last_error}" if last_error is not None else ""
-        raise WaitTimeoutError(
-            f"backup {waiter.backup_id} did not finish within {timeout}s "
-            f"(last status: {_status_of(waiter.last)}{failing})",
-            backup=waiter.last,
-            last_error=last_error,
-        )
+        raise _timed_out(waiter, timeout)
 
-    async def _follow(self, waiter: _Waiter, on_update: Callable[[Backup], Any] | None) -> Backup:
+    def watch(
+        self,
+        backup: Backup,
+        *,
+        timeout: float | None,
+        schedule: Schedule,
+        on_done: Callable[[Waiter], None],
+    ) -> Waiter:
+        """Follow ``backup`` without a task; ``on_done(waiter)`` runs once it is over.
+
+        Then ``waiter.last`` is the last state seen and ``waiter.error`` why the wait
+        failed (``BackupFailedError``, ``WaitTimeoutError``...), or ``None``.
+        """
+        now = asyncio.get_running_loop().time()
+        waiter = Waiter(
+            backup.id,
+            backup,
+            schedule,
+            now=now,
+            first_due=now + schedule.poll_interval,
+            deadline=None if timeout is None else now + timeout,
+            on_done=on_done,
+        )
+        if self._took is not None:
+            waiter.expect_at(now + self._took * _LEARNED_SLACK, self._took * _LEARNED_WINDOW)
+        self._add(waiter)
+        return waiter
+
+    def forget(self, waiter: Waiter) -> None:
+        """Stop following a watch without telling it (its fleet was cancelled)."""
+        waiter.on_done = None
+        self._remove(waiter)
+
+    async def _follow(self, waiter: Waiter, on_update: Callable[[Backup], Any] | None) -> Backup:
         while True:
-            await waiter.sleep()
-            updates, waiter.updates = waiter.updates, []
+            await self._sleep(waiter)
+            updates, waiter.updates = waiter.updates or [], None
             for backup in updates:
                 await call_back(on_update, backup)
                 if backup.is_final:
                     return _settle(backup)
-                if not backup.status.is_known and backup.status not in self._warned:
-                    self._warned.add(backup.status)
-                    logger.warning(
-                        "backup %d has status %r, which this SDK does not know; "
-                        "waiting on as if it were still in progress",
-                        backup.id,
-                        str(backup.status),
-                    )
             if waiter.error is not None:
                 raise waiter.error
 
-    def _add(self, waiter: _Waiter) -> None:
-        self._waiters.setdefault(waiter.backup_id, []).append(waiter)
+    @staticmethod
+    async def _sleep(waiter: Waiter) -> None:
+        """Return once there is an update or an error to handle."""
+        if waiter.updates or waiter.error is not None:
+            return
+        waiter.woken = asyncio.get_running_loop().create_future()
+        try:
+            await waiter.woken
+        finally:
+            waiter.woken = None
+
+    def _add(self, waiter: Waiter) -> None:
+        held = self._waiters.setdefault(waiter.backup_id, waiter)
+        if held is not waiter:
+            self._more.setdefault(waiter.backup_id, []).append(waiter)
         self._changed.set()
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="asyncbackups-poller")
 
-    def _remove(self, waiter: _Waiter) -> None:
-        waiters = self._waiters.get(waiter.backup_id)
-        if waiters is not None:
+    def _remove(self, waiter: Waiter) -> None:
+        backup_id = waiter.backup_id
+        more = self._more.get(backup_id)
+        if self._waiters.get(backup_id) is waiter:
+            if more:
+                self._waiters[backup_id] = more.pop(0)
+                if not more:
+                    del self._more[backup_id]
+            else:
+                del self._waiters[backup_id]
+        elif more is not None:
             with contextlib.suppress(ValueError):
-                waiters.remove(waiter)
-            if not waiters:
-                del self._waiters[waiter.backup_id]
+                more.remove(waiter)
+            if not more:
+                del self._more[backup_id]
         if not self._waiters and self._task is not None:
             # Nobody waits any more: stop now, even in the middle of a round's paging.
             task, self._task = self._task, None
             task.cancel()
+
+    def _waiters_of(self, backup_id: int) -> list[Waiter]:
+        first = self._waiters.get(backup_id)
+        if first is None:
+            return []
+        return [first, *self._more.get(backup_id, ())]
+
+    def _everyone(self) -> Iterator[Waiter]:
+        yield from self._waiters.values()
+        for more in self._more.values():
+            yield from more
 
     async def aclose(self) -> None:
         """Stop polling; waits still registered fail with ``RuntimeError``."""
@@ -256,9 +305,71 @@ class Poller:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for waiters in list(self._waiters.values()):
-            for waiter in waiters:
-                waiter.fail(RuntimeError("the BackupsClient was closed during the wait"))
+        for waiter in list(self._everyone()):
+            self._fail(waiter, RuntimeError("the BackupsClient was closed during the wait"))
+
+    # -- ending a wait ----------------------------------------------------------------
+
+    def _deliver(self, waiter: Waiter, backup: Backup, now: float) -> None:
+        waiter.last_error = None
+        waiter.server_id = backup.server_id
+        changed = not waiter.heard or backup != waiter.last
+        waiter.heard = True
+        waiter.last = backup
+        if not backup.status.is_known and backup.status not in self._warned:
+            self._warned.add(backup.status)
+            logger.warning(
+                "backup %d has status %r, which this SDK does not know; "
+                "waiting on as if it were still in progress",
+                backup.id,
+                str(backup.status),
+            )
+        if waiter.on_done is not None:
+            if backup.is_final:
+                if backup.status is BackupStatus.COMPLETED:
+                    self._learn(now - waiter.started)
+                error = None
+                if backup.status is BackupStatus.FAILED:
+                    error = BackupFailedError(
+                        f"backup {backup.id} of server {backup.server_id} failed",
+                        backup=backup,
+                    )
+                self._finish(waiter, error)
+                return
+        elif changed:
+            if waiter.updates is None:
+                waiter.updates = []
+            waiter.updates.append(backup)
+            _wake(waiter)
+        waiter.plan(now)
+
+    def _fail(self, waiter: Waiter, error: BaseException) -> None:
+        if waiter.on_done is not None:
+            self._finish(waiter, error)
+        else:
+            waiter.error = error
+            _wake(waiter)
+
+    def _finish(self, waiter: Waiter, error: BaseException | None) -> None:
+        waiter.error = error
+        on_done, waiter.on_done = waiter.on_done, None
+        self._remove(waiter)
+        if on_done is not None:
+            on_done(waiter)
+
+    def _learn(self, took: float) -> None:
+        """Fold one completion's duration into what later watches expect."""
+        first = self._took is None
+        self._took = took if self._took is None else 0.7 * self._took + 0.3 * took
+        if first:
+            # Watches made before anything completed were planned blind: plan them
+            # now from what was learned.
+            for waiter in self._everyone():
+                if waiter.on_done is not None:
+                    waiter.expect_at(
+                        waiter.started + self._took * _LEARNED_SLACK,
+                        self._took * _LEARNED_WINDOW,
+                    )
 
     # -- the polling side -------------------------------------------------------------
 
@@ -266,55 +377,63 @@ class Poller:
         loop = asyncio.get_running_loop()
         try:
             while self._waiters:
-                everyone = [w for waiters in self._waiters.values() for w in waiters]
                 now = loop.time()
-                delay = min(w.next_due for w in everyone) - now
-                if delay > 0:
+                self._expire(now)
+                if not self._waiters:
+                    break
+                soonest = math.inf
+                due: list[Waiter] = []
+                for waiter in self._everyone():
+                    if waiter.earliest <= now:
+                        due.append(waiter)
+                    soonest = min(soonest, waiter.next_due)
+                    if waiter.deadline is not None:
+                        soonest = min(soonest, waiter.deadline)
+                if soonest > now or not due:
                     self._changed.clear()
                     with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(delay):
+                        async with asyncio.timeout(max(soonest - now, 0.0)):
                             await self._changed.wait()
                     continue
-                await self._round([w for w in everyone if w.earliest <= now])
+                await self._round(due)
         except Exception as error:  # a bug here must not strand the waits
             logger.exception("the asyncbackups poller failed")
-            for waiters in list(self._waiters.values()):
-                for waiter in waiters:
-                    waiter.fail(error)
+            for waiter in list(self._everyone()):
+                self._fail(waiter, error)
         finally:
             if self._task is asyncio.current_task():
                 self._task = None
 
-    async def _round(self, due: list[_Waiter]) -> None:
+    def _expire(self, now: float) -> None:
+        expired = [
+            waiter
+            for waiter in self._everyone()
+            if waiter.deadline is not None and waiter.deadline <= now
+        ]
+        for waiter in expired:
+            self._finish(waiter, _timed_out(waiter, None))
+
+    async def _round(self, due: list[Waiter]) -> None:
         self._counters.poll_rounds += 1
-        by_server: dict[int, _ServerWants] = {}
-        blind: set[int] = set()
-        for waiter in due:
-            if waiter.server_id is None:
-                blind.add(waiter.backup_id)
-            else:
-                wants = by_server.setdefault(waiter.server_id, _ServerWants())
-                wants.ids.add(waiter.backup_id)
-                wants.types.add(waiter.backup_type)
-        seen: dict[int, Backup] = {}
+        now = asyncio.get_running_loop().time()
+        known = [waiter for waiter in due if waiter.server_id is not None]
+        blind = {waiter.backup_id for waiter in due if waiter.server_id is None}
+        wanted = {waiter.backup_id for waiter in known}
+        seen: set[int] = set()
         failures: dict[int, BackupsError] = {}
         unsure: set[int] = set()
-        if by_server:
-            await self._read_lists(by_server, seen, failures, unsure)
-        wanted = {backup_id for wants in by_server.values() for backup_id in wants.ids}
+        if known:
+            await self._read_lists(known, wanted, seen, failures, unsure)
         # Missing from a list that was read whole, or on a page that vanished: the
         # detail route says whether the backup itself is gone.
-        missing = (wanted - seen.keys() - failures.keys()) | blind | unsure
+        missing = (wanted - seen - failures.keys()) | blind | unsure
         missing &= self._waiters.keys()
         if missing:
             await self._read_details(missing, seen, failures)
         now = asyncio.get_running_loop().time()
-        for backup_id, backup in seen.items():
-            for waiter in self._waiters.get(backup_id, ()):
-                waiter.deliver(backup, now)
         self._log_outages(failures)
         for backup_id, error in failures.items():
-            for waiter in self._waiters.get(backup_id, ()):
+            for waiter in self._waiters_of(backup_id):
                 self._after_failure(waiter, error, now)
 
     def _log_outages(self, failures: dict[int, BackupsError]) -> None:
@@ -333,88 +452,98 @@ class Poller:
                 error,
             )
 
-    def _after_failure(self, waiter: _Waiter, error: BackupsError, now: float) -> None:
+    def _after_failure(self, waiter: Waiter, error: BackupsError, now: float) -> None:
         retry_after = error.retry_after if isinstance(error, APIStatusError) else None
         if (
             not waiter.heard
             or isinstance(error, NotFoundError)
             or not is_retryable(error, Safety.READ, max_retry_after=math.inf)
-            or (retry_after is not None and retry_after > waiter.max_retry_after)
+            or (retry_after is not None and retry_after > waiter.schedule.max_retry_after)
         ):
             # A wait that never read its backup fails at once (the API is unreachable
             # or refuses us: waiting out the deadline would only hide it), and so does
             # one told to pause longer than the client accepts.
-            waiter.fail(error)
+            self._fail(waiter, error)
             return
         # A passing outage: ridden out until the deadline, never polled sooner than a
         # Retry-After, and reported on the WaitTimeoutError if it outlasts the wait.
         waiter.last_error = error
-        waiter.schedule(now, at_least=retry_after or 0.0)
+        waiter.plan(now, at_least=retry_after or 0.0)
 
     @staticmethod
-    def _type_filter(types: Iterable[BackupType | None]) -> str | None:
-        kinds = set(types)
+    def _type_filter(waiters: list[Waiter]) -> str | None:
+        kinds = {waiter.backup_type for waiter in waiters}
         if len(kinds) == 1 and None not in kinds:
             return str(next(iter(kinds)))
         return None
 
     async def _read_lists(
         self,
-        by_server: dict[int, _ServerWants],
-        seen: dict[int, Backup],
+        known: list[Waiter],
+        wanted: set[int],
+        seen: set[int],
         failures: dict[int, BackupsError],
         unsure: set[int],
     ) -> None:
-        type_filter = self._type_filter(t for wants in by_server.values() for t in wants.types)
-        wanted = {backup_id for wants in by_server.values() for backup_id in wants.ids}
-        per_server_cost = sum(self._server_pages.get(server, 1) for server in by_server)
+        type_filter = self._type_filter(known)
+        servers = {waiter.server_id for waiter in known}
+        per_server_cost = sum(self._server_pages.get(server, 1) for server in servers if server)
         across_cost = self._across_pages.get(
             type_filter, max(1, math.ceil(len(wanted) / _DEFAULT_PAGE_LENGTH))
         )
-        if len(by_server) > 1 and across_cost < per_server_cost:
+        if len(servers) > 1 and across_cost < per_server_cost:
             params = {} if type_filter is None else {"backup_type": type_filter}
             self._across_pages[type_filter] = await self._read(
                 params, wanted, seen, failures, unsure
             )
             return
+        by_server: dict[int, list[Waiter]] = {}
+        for waiter in known:
+            if waiter.server_id is not None:
+                by_server.setdefault(waiter.server_id, []).append(waiter)
 
-        async def read_server(server_id: int, wants: _ServerWants) -> None:
+        async def read_server(server_id: int, waiters: list[Waiter]) -> None:
             params = {"server_id": str(server_id)}
-            kind = self._type_filter(wants.types)
+            kind = self._type_filter(waiters)
             if kind is not None:
                 params["backup_type"] = kind
-            self._server_pages[server_id] = await self._read(
-                params, wants.ids, seen, failures, unsure
-            )
+            ids = {waiter.backup_id for waiter in waiters}
+            self._server_pages[server_id] = await self._read(params, ids, seen, failures, unsure)
 
-        await asyncio.gather(*(read_server(s, wants) for s, wants in by_server.items()))
+        await asyncio.gather(*(read_server(s, waiters) for s, waiters in by_server.items()))
 
     async def _read(
         self,
         params: dict[str, str],
         wanted: set[int],
-        seen: dict[int, Backup],
+        seen: set[int],
         failures: dict[int, BackupsError],
         unsure: set[int],
     ) -> int:
         """Page through one list until every wanted backup still waited for was seen.
 
-        Returns the pages read. A failed read hurts only the backups it was still
-        looking for; a 404 for a page (DRF's "Invalid page." when the list shrank while
-        it was paged) leaves them to the detail route rather than failing their waits.
+        Each page's backups are handed to their waits as the page arrives, so a round
+        over a large fleet holds one page of backups at a time. Returns the pages read.
+        A failed read hurts only the backups it was still looking for; a 404 for a page
+        (DRF's "Invalid page." when the list shrank while it was paged) leaves them to
+        the detail route rather than failing their waits.
         """
         waiters = self._waiters
         remaining = set(wanted)
         pages = 0
+        loop = asyncio.get_running_loop()
         try:
             async with contextlib.aclosing(self._reader.pages(params)) as walk:
                 async for page in walk:
                     pages += 1
+                    now = loop.time()
                     for backup in page.backups:
                         if backup.id in waiters:
-                            seen[backup.id] = backup
+                            seen.add(backup.id)
                             remaining.discard(backup.id)
-                    remaining &= waiters.keys()  # waits that left need no more pages
+                            for waiter in self._waiters_of(backup.id):
+                                self._deliver(waiter, backup, now)
+                    remaining &= waiters.keys()  # waits that ended need no more pages
                     if not remaining:
                         break
         except NotFoundError:
@@ -425,15 +554,40 @@ class Poller:
         return max(pages, 1)
 
     async def _read_details(
-        self, ids: set[int], seen: dict[int, Backup], failures: dict[int, BackupsError]
+        self, ids: set[int], seen: set[int], failures: dict[int, BackupsError]
     ) -> None:
+        loop = asyncio.get_running_loop()
+
         async def read_one(backup_id: int) -> None:
             try:
-                seen[backup_id] = await self._reader.read_backup(backup_id)
+                backup = await self._reader.read_backup(backup_id)
             except BackupsError as error:
                 failures[backup_id] = error
+                return
+            seen.add(backup_id)
+            now = loop.time()
+            for waiter in self._waiters_of(backup_id):
+                self._deliver(waiter, backup, now)
 
         await asyncio.gather(*(read_one(backup_id) for backup_id in ids))
+
+
+def _wake(waiter: Waiter) -> None:
+    woken = waiter.woken
+    if woken is not None and not woken.done():
+        woken.set_result(None)
+
+
+def _timed_out(waiter: Waiter, timeout: float | None) -> WaitTimeoutError:
+    last_error = waiter.last_error
+    failing = f"; polls failing: {last_error}" if last_error is not None else ""
+    within = f" within {timeout}s" if timeout is not None else " before its deadline"
+    return WaitTimeoutError(
+        f"backup {waiter.backup_id} did not finish{within} "
+        f"(last status: {_status_of(waiter.last)}{failing})",
+        backup=waiter.last,
+        last_error=last_error,
+    )
 
 
 def _status_of(backup: Backup | None) -> str:

@@ -7,6 +7,24 @@ The fake is a real HTTP server (aiohttp.web) on loopback that any client can tal
         api.advance(2)                       # time is driven, not waited for
         api.faults.status_before(429, retry_after=0.05, times=1)
 
+``python -m asyncbackups.testing --port 8000 --servers 100`` serves it as a process (see
+``--help``). Whatever runs it, the fake can be measured from outside: ``GET /_fake/stats``
+(beside the API, not under ``/api/v1/``; no token needed, never counted, never faulted)
+answers its counts as JSON, and ``FakeBackupsAPI.stats()`` returns the same dict::
+
+    $ curl http://127.0.0.1:8000/_fake/stats
+    {"requests":{"GET backups/":12,"POST backups/":3},"faults":{},"servers":101,
+     "backups":{"in_progress":2,"completed":102,"failed":1},"restores":0}
+
+``requests`` counts API requests by ``"METHOD route"`` (``"GET backups/{id}/"``),
+``faults`` the injected faults by kind, ``backups`` the stored backups by status now.
+``POST /_fake/reset-stats`` (``FakeBackupsAPI.reset_stats()``) zeroes the request and
+fault counters and answers the stats as they stood just before.
+
+Fleets of any size work with the sample data: a fleet numbers its servers from 1 but
+steps around the sample server 12345 (taking one more id at its end instead), so
+``--servers 20000`` gives 20,000 fleet servers plus the documentation's example intact.
+
 ``FakeBackupsAPI`` (and the ``serve``/``run``/``main`` entry points) load aiohttp.web on
 first use, so importing this package, as the pytest plugin does in every run, is cheap.
 """

@@ -4,7 +4,8 @@ The only module of the fake that speaks HTTP. Per request it resolves the route,
 the fault rules, then lets the views answer, and bends the answer (or the connection) as
 the fault says. Dropping a connection closes the transport and hands aiohttp a response
 it can no longer write, which aiohttp treats as the premature client disconnect it is:
-no error logs, no leaked transports.
+no error logs, no leaked transports. Paths under ``/_fake/`` are the fake's own (its
+stats, see ``_control``): they bypass the journal and the faults.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Final
 from aiohttp import web
 
 from ._clock import Clock
+from ._control import CONTROL_PREFIX, Control
 from ._faults import Fault, FaultKind, Faults
 from ._journal import Journal, RecordedRequest
 from ._views import JSON_CONTENT_TYPE, ApiRequest, BackupsViews, Reply, resolve
@@ -49,6 +51,7 @@ class _Handler:
 
     def __init__(self, views: BackupsViews, faults: Faults, journal: Journal, clock: Clock):
         self._views = views
+        self._control = Control(views.state, journal, faults)
         self._faults = faults
         self._journal = journal
         self._clock = clock
@@ -75,6 +78,8 @@ class _Handler:
         except ConnectionError:
             return web.Response(status=400)
         method = request.method
+        if request.path.startswith(CONTROL_PREFIX):
+            return self._respond(self._control.handle(method, request.path))
         resolved = resolve(request.path)
         query = dict(request.query.items())  # Django keeps the last of repeated parameters
         key = request.headers.get("Idempotency-Key") or None
@@ -153,6 +158,8 @@ def build_app(
     views: BackupsViews, faults: Faults, journal: Journal, clock: Clock
 ) -> web.Application:
     """An aiohttp application serving ``views`` under ``/api/v1/``, faults applied.
+
+    It also serves the fake's stats under ``/_fake/`` (see ``FakeBackupsAPI.stats``).
 
     Usable on its own, e.g. with ``aiohttp.test_utils.TestServer``; ``FakeBackupsAPI``
     is the convenient way to run it.

@@ -78,7 +78,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="add servers 1..N (fleet-0001...), each with one automatic backup",
+        help=(
+            "add N servers numbered from 1 (fleet-0001...), each with one automatic backup; "
+            "the fleet steps around the sample server 12345, taking N+1 instead"
+        ),
     )
     parser.add_argument(
         "--failing-servers",

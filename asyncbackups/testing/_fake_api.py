@@ -11,12 +11,13 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from aiohttp import web
 
 from ._app import build_app
 from ._clock import Clock
+from ._control import CONTROL_PREFIX, Control
 from ._faults import Faults
 from ._journal import Journal, RecordedRequest
 from ._state import BackupsState, FakeBackup, FakeServer, RestoreRecord
@@ -45,15 +46,32 @@ class FakeBackupsAPI:
     (in clock time) a new backup stays ``in_progress``. ``page_size`` is the list page
     size. ``honor_idempotency_keys=False`` mimics a server that ignores the header.
     ``seed`` seeds fault rates. ``sample_data`` loads the documentation's example
-    (server 12345, backups 501/499/495); ``fleet`` adds servers 1..N (``add_fleet``);
-    ``failing_servers`` marks existing servers failing. ``clock`` lets tests share or
-    pre-set a ``Clock``. ``port=0`` picks a free port.
+    (server 12345, backups 501/499/495). ``fleet`` adds N servers numbered from 1
+    (``add_fleet``); a fleet reaching 12345 with the sample data loaded steps around the
+    sample server and takes one more id at its end instead, so ``fleet=20_000`` gives
+    exactly 20,000 fleet servers (1..20,001 but 12345) plus the sample server, whose
+    backups stay 501/499/495. ``failing_servers`` marks existing servers failing.
+    ``clock`` lets tests share or pre-set a ``Clock``. ``port=0`` picks a free port.
 
     What tests reach for: ``base_url``, ``token`` and ``auth_headers`` to connect;
     ``advance(seconds)`` or ``clock`` to drive time; ``faults`` to misbehave; ``state``
     (and the shortcuts ``backups()``, ``backup(id)``, ``servers()``, ``restores``) to
     arrange and inspect data; ``requests``, ``request_log`` and ``faults.injected`` to
     count what happened.
+
+    ``stats()`` sums it all up as one JSON-ready dict, which another process reads from
+    ``GET /_fake/stats`` (``stats_url``; outside the API, no token needed, never
+    counted or faulted)::
+
+        {"requests": {"GET backups/": 12, "POST backups/": 3},   # by "METHOD route"
+         "faults": {"status_before": 1},                          # injected, by kind
+         "servers": 3,
+         "backups": {"in_progress": 2, "completed": 5, "failed": 1},
+         "restores": 0}
+
+    ``reset_stats()`` (``POST /_fake/reset-stats``) zeroes the request and fault
+    counters and returns the stats as they stood. Counting backups by status costs no
+    walk over them, so large fleets can be measured as often as wanted.
     """
 
     def __init__(
@@ -88,6 +106,7 @@ class FakeBackupsAPI:
         )
         self.faults = Faults(seed=seed)
         self.journal = Journal()
+        self._control = Control(self.state, self.journal, self.faults)
         self._host = host
         self._requested_port = port
         self._port: int | None = None
@@ -246,6 +265,11 @@ class FakeBackupsAPI:
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"http://{host}:{self.port}{API_PREFIX}"
 
+    @property
+    def stats_url(self) -> str:
+        """``http://HOST:PORT/_fake/stats``: the stats for another process (see ``stats``)."""
+        return f"{self.base_url.removesuffix(API_PREFIX)}{CONTROL_PREFIX}stats"
+
     def url(self, path: str = "") -> str:
         """An absolute URL for ``path`` relative to the API root, e.g. ``url("backups/")``."""
         return self.base_url + path.lstrip("/")
@@ -337,3 +361,20 @@ class FakeBackupsAPI:
     def request_log(self) -> list[RecordedRequest]:
         """The most recent requests (up to 10,000), oldest first."""
         return self.journal.records
+
+    def stats(self) -> dict[str, Any]:
+        """The counts so far, exactly as ``GET /_fake/stats`` answers them.
+
+        ``{"requests": {"GET backups/": 12, ...}, "faults": {...}, "servers": N,
+        "backups": {"in_progress": n, "completed": n, "failed": n}, "restores": n}``:
+        requests by ``"METHOD route"`` (the ``requests`` counter, keys joined by a space),
+        injected faults by kind, and the stored data now. A fresh dict each call.
+        """
+        return self._control.stats()
+
+    def reset_stats(self) -> dict[str, Any]:
+        """Zero the request and fault counters; return the stats as they stood before.
+
+        The request log, the data and the fault rules are left alone.
+        """
+        return self._control.reset_stats()

@@ -371,10 +371,11 @@ class Faults:
         with self._lock:
             self._rules.clear()
 
-    def reset_counters(self) -> None:
-        """Zero the injected-fault counters."""
+    def reset_counters(self) -> Counter[str]:
+        """Zero the injected-fault counters; return them as they stood, in one step."""
         with self._lock:
-            self._injected.clear()
+            counts, self._injected = self._injected, Counter()
+            return counts
 
     def pick(self, method: str, path: str, template: str | None) -> Fault | None:
         """The fault this request meets, if any, counting it; called once per request.

@@ -69,6 +69,12 @@ class Journal:
         with self._lock:
             return list(self._records)
 
+    def reset_counts(self) -> Counter[tuple[str, str]]:
+        """Zero the counters (keeping the log); return them as they stood, in one step."""
+        with self._lock:
+            counts, self._counts = self._counts, Counter()
+            return counts
+
     def clear(self) -> None:
         """Forget the counters and the kept requests."""
         with self._lock:

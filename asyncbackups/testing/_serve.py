@@ -51,10 +51,15 @@ async def serve(
 
 
 def announce(api: FakeBackupsAPI) -> None:
-    """Print where the fake listens, as shell lines that point the SDK at it."""
+    """Print where the fake listens, as shell lines that point the SDK at it.
+
+    Four lines: a banner, ``export ASYNCBACKUPS_BASE_URL=...``, ``export
+    ASYNCBACKUPS_TOKEN=...``, and a shell comment naming the stats URL.
+    """
     print(f"Fake Backups API listening on {api.base_url} (stop with Ctrl+C)", flush=True)
     print(f"export ASYNCBACKUPS_BASE_URL={api.base_url}", flush=True)
     print(f"export ASYNCBACKUPS_TOKEN={api.token}", flush=True)
+    print(f"# stats (no token needed): curl {api.stats_url}", flush=True)
 
 
 def run(

@@ -11,7 +11,10 @@ thread while the server answers requests.
 from __future__ import annotations
 
 import bisect
+import itertools
+import operator
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +29,8 @@ __all__ = [
     "FAILED",
     "IN_PROGRESS",
     "MANUAL",
+    "SAMPLE_SERVER_ID",
+    "STATUSES",
     "BackupsState",
     "FakeBackup",
     "FakeServer",
@@ -43,6 +48,10 @@ BACKUP_TYPES: Final = (MANUAL, AUTOMATIC)
 IN_PROGRESS: Final = "in_progress"
 COMPLETED: Final = "completed"
 FAILED: Final = "failed"
+STATUSES: Final = (IN_PROGRESS, COMPLETED, FAILED)
+
+# The API documentation's example server, which the sample data reproduces.
+SAMPLE_SERVER_ID: Final = 12345
 
 DEFAULT_RETENTION: Final = timedelta(days=30)
 _AUTOMATIC_DESCRIPTION: Final = "Automatic daily backup"
@@ -188,6 +197,61 @@ class _Backup:
         )
 
 
+_finish_time = operator.itemgetter(0)
+
+
+class _StatusTally:
+    """Backups by status, kept up to date as they change, so counting walks no backups.
+
+    A settled status is counted as such. A clock-driven backup is filed by when it
+    finishes, in one sorted list per outcome: at any instant those finished by then are
+    ``completed`` (or ``failed``) and the rest ``in_progress``, which two binary searches
+    tell, whichever way the clock has moved.
+    """
+
+    __slots__ = ("_finishing", "_settled")
+
+    def __init__(self) -> None:
+        self._settled: Counter[str] = Counter()
+        # (finishes_at, id) of clock-driven backups, ascending: [succeeding, failing].
+        self._finishing: tuple[list[tuple[datetime, int]], list[tuple[datetime, int]]] = ([], [])
+
+    def add(self, backup: _Backup) -> None:
+        if backup.settled_status is not None:
+            self._settled[backup.settled_status] += 1
+            return
+        entries = self._finishing[backup.fails]
+        entry = (backup.finishes_at, backup.id)
+        # New backups mostly finish last, so appending is the common case.
+        if not entries or entries[-1] < entry:
+            entries.append(entry)
+        else:
+            bisect.insort(entries, entry)
+
+    def remove(self, backup: _Backup) -> None:
+        status = backup.settled_status
+        if status is not None:
+            self._settled[status] -= 1
+            if not self._settled[status]:
+                del self._settled[status]
+            return
+        entries = self._finishing[backup.fails]
+        del entries[bisect.bisect_left(entries, (backup.finishes_at, backup.id))]
+
+    def counts(self, now: datetime) -> dict[str, int]:
+        succeeding, failing = self._finishing
+        completed = bisect.bisect_right(succeeding, now, key=_finish_time)
+        failed = bisect.bisect_right(failing, now, key=_finish_time)
+        counts = {
+            IN_PROGRESS: len(succeeding) - completed + len(failing) - failed,
+            COMPLETED: completed,
+            FAILED: failed,
+        }
+        for status, count in sorted(self._settled.items()):
+            counts[status] = counts.get(status, 0) + count
+        return counts
+
+
 def _check_id(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{what} must be a positive int, got {value!r}")
@@ -199,13 +263,16 @@ class BackupsState:
 
     With ``sample_data`` (the default) it holds exactly the API documentation's example:
     server 12345 ``web-server-01`` with backups 501, 499 and 495, and the next backup
-    created gets id 502. A created backup is ``in_progress`` for ``backup_seconds`` of
+    created gets id 502. A fleet (``add_fleet``) numbers its servers around server 12345,
+    so the example stays intact whatever the fleet's size. A created backup is
+    ``in_progress`` for ``backup_seconds`` of
     the clock's time, then ``completed`` with a deterministic size, or ``failed`` when its
     server is failing at that moment. Automatic backups expire ``automatic_retention``
     after creation; manual ones never.
 
     Lists come newest first (highest id first), like the API; a filtered page costs time
-    in proportion to the page, not to the number of stored backups.
+    in proportion to the page, not to the number of stored backups, and so does
+    ``stats()``, whose counts by status are kept as backups change.
     """
 
     def __init__(
@@ -226,8 +293,11 @@ class BackupsState:
         self._backups: dict[int, _Backup] = {}
         # Ascending backup ids per (server_id, backup_type) filter, None meaning "any".
         self._index: dict[tuple[int | None, str | None], list[int]] = {}
+        self._tally = _StatusTally()
         self._restores: list[RestoreRecord] = []
         self._next_id = 1
+        # Servers of the sample data, which fleets number around.
+        self._sample_server_ids: frozenset[int] = frozenset()
         if sample_data:
             self._add_sample_data()
 
@@ -270,27 +340,37 @@ class BackupsState:
     def add_fleet(
         self, count: int, *, start: int = 1, failing: Iterable[int] = ()
     ) -> list[FakeServer]:
-        """Add servers ``start``..``start+count-1`` named ``fleet-0001``…, each with one backup.
+        """Add ``count`` servers from ``start`` up, named ``fleet-0001``…, each with one backup.
 
-        Each server gets one completed automatic backup, taken at the last 03:00 UTC.
-        ``failing`` lists ids among them whose future backups fail. Raises ``ValueError``
-        if any of the ids is already taken (nothing is added then).
+        The fleet's ids run ``start``..``start+count-1``, except that it steps around the
+        sample server (12345) when the sample data is loaded: that id stays the sample's,
+        and the fleet takes one more id at its end instead, so ``add_fleet(20_000)`` adds
+        servers 1..20,001 but 12345, and still exactly 20,000 of them. Each gets one
+        completed automatic backup, taken at the last 03:00 UTC, with the next backup
+        ids (never those of the sample's backups). ``failing`` lists ids among them whose
+        future backups fail. Returns the servers added, by id. Raises ``ValueError`` if
+        any of the ids is already taken by another server (nothing is added then).
         """
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
         _check_id(start, "start")
-        ids = range(start, start + count)
         failing_ids = set(failing)
         now = self.clock.now()
         taken_at = now.replace(hour=3, minute=0, second=0, microsecond=0)
         if taken_at > now:
             taken_at -= timedelta(days=1)
         with self._lock:
+            skipped = self._sample_server_ids
+            ids = list(
+                itertools.islice(
+                    (server_id for server_id in itertools.count(start) if server_id not in skipped),
+                    count,
+                )
+            )
             clashes = [server_id for server_id in ids if server_id in self._servers]
             if clashes:
                 raise ValueError(
-                    f"servers already exist: {clashes[:5]}; number the fleet elsewhere "
-                    "with start=, or leave out the sample data (server 12345)"
+                    f"servers already exist: {clashes[:5]}; number the fleet elsewhere with start="
                 )
             added = []
             for server_id in ids:
@@ -320,7 +400,9 @@ class BackupsState:
             for backup_id in self._index.get((server_id, None), ()):
                 backup = self._backups[backup_id]
                 if backup.settled_status is None and now < backup.finishes_at:
+                    self._tally.remove(backup)
                     backup.fails = failing
+                    self._tally.add(backup)
 
     def server(self, server_id: int) -> FakeServer:
         """The server with this id; raises ``UnknownServerError``."""
@@ -410,7 +492,9 @@ class BackupsState:
         """
         with self._lock:
             backup = self._backup(backup_id)
+            self._tally.remove(backup)
             backup.settled_status = status
+            self._tally.add(backup)
             return backup.snapshot(self.clock.now())
 
     def backup(self, backup_id: int) -> FakeBackup:
@@ -428,6 +512,25 @@ class BackupsState:
         """How many backups match the filters."""
         with self._lock:
             return len(self._index.get((server_id, backup_type), ()))
+
+    def status_counts(self) -> dict[str, int]:
+        """How many backups have each status now: ``in_progress``, ``completed``, ``failed``.
+
+        Those three are always present (0 when none); a status pinned with
+        ``set_status`` to another text is counted under that text too. Costs no walk
+        over the backups.
+        """
+        with self._lock:
+            return self._tally.counts(self.clock.now())
+
+    def stats(self) -> dict[str, Any]:
+        """``{"servers": N, "backups": status_counts(), "restores": N}``, from one view."""
+        with self._lock:
+            return {
+                "servers": len(self._servers),
+                "backups": self._tally.counts(self.clock.now()),
+                "restores": len(self._restores),
+            }
 
     def page(
         self,
@@ -460,6 +563,7 @@ class BackupsState:
             backup = self._backup(backup_id)
             snapshot = backup.snapshot(self.clock.now())
             del self._backups[backup_id]
+            self._tally.remove(backup)
             for key in self._keys(backup):
                 ids = self._index[key]
                 del ids[bisect.bisect_left(ids, backup_id)]
@@ -545,6 +649,7 @@ class BackupsState:
             settled_status=settled_status,
         )
         self._backups[backup_id] = backup
+        self._tally.add(backup)
         for key in self._keys(backup):
             ids = self._index.setdefault(key, [])
             # Ids are handed out in ascending order, so appending is the common case.
@@ -558,8 +663,9 @@ class BackupsState:
     def _add_sample_data(self) -> None:
         # Exactly the API documentation's example answers; their expiry dates are
         # calendar months, so they are given rather than derived from the retention rule.
-        server = _Server(12345, "web-server-01", False)
+        server = _Server(SAMPLE_SERVER_ID, "web-server-01", False)
         self._servers[server.id] = server
+        self._sample_server_ids = frozenset({server.id})
         samples = [
             (501, AUTOMATIC, 4523, "2025-01-16T03:00:00", "2025-02-16T03:00:00"),
             (499, MANUAL, 4456, "2025-01-14T10:30:00", None),
