@@ -206,6 +206,10 @@ class HTTPTransport:
         # that no dict holding it is ever a local of a frame an exception passes through.
         self._secret_headers = _SecretHeaders(token)
         self._borrowed = session is not None
+        # Whether the token goes with each request rather than with the session's
+        # defaults: on a borrowed session, and behind a proxy, since aiohttp copies a
+        # session's default Authorization into Proxy-Authorization for the proxy.
+        self._token_per_request = self._borrowed or self._proxy is not None
         self._redactor = Redactor(token)
         self._counters = counters
         self._session_timeout = options.timeout
@@ -249,13 +253,16 @@ class HTTPTransport:
             self.check_open()
             if self._proxy is None:
                 self._proxy = _environment_proxy(self._base_url)
+                self._token_per_request = self._proxy is not None
             connector = aiohttp.TCPConnector(limit=self._max_concurrency, ttl_dns_cache=300)
             # Our own session carries the headers and timeout, so that a request
             # passes only what is its own (aiohttp merges per-request headers anew).
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self._timeout(self._session_timeout),
-                headers=self._secret_headers.session_headers(),
+                headers=self._secret_headers.session_headers(
+                    with_token=not self._token_per_request
+                ),
                 trace_configs=self._trace_configs or None,
             )
         return self._session
@@ -348,7 +355,7 @@ class HTTPTransport:
             # attribute: a per-request list would otherwise replace them).
             extra["middlewares"] = (*getattr(session, "_middlewares", ()), _count_attempts)
         headers = self._headers(request, options)
-        secret = self._secret_headers if self._borrowed else None
+        secret = self._secret_headers if self._token_per_request else None
         failure: BackupsError | None = None
         try:
             # Checked with the slot in hand: a request queued behind the cap must
@@ -489,9 +496,11 @@ class _SecretHeaders:
     def __repr__(self) -> str:
         return "<headers: Authorization=***>"
 
-    def session_headers(self) -> dict[str, str]:
-        """A copy for an owned session's defaults."""
-        return dict(self._headers)
+    def session_headers(self, *, with_token: bool) -> dict[str, str]:
+        """A copy for an owned session's defaults, the token left out if asked."""
+        if with_token:
+            return dict(self._headers)
+        return {name: value for name, value in self._headers.items() if name != "Authorization"}
 
     def merge(self, extra: Mapping[str, str] | None) -> dict[str, str]:
         """The token's headers with ``extra`` on top, for a borrowed session's request."""
