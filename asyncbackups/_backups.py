@@ -463,8 +463,9 @@ class BackupsAPI:
         """How a resumed run finds each server's backup from an earlier run.
 
         The manual backups are read once across the fleet, or per server when that
-        takes fewer requests (a small fleet among many backups): never more requests
-        than the fewer of the two.
+        takes fewer requests (a small fleet among many backups): the first page across
+        tells how many pages there are, so it costs at most one request more than the
+        fewer of the two.
         """
         fleet_size = len(server_ids) if isinstance(server_ids, Sized) else None
         params = {"backup_type": BackupType.MANUAL.value}

@@ -147,13 +147,35 @@ async def stream_fleet(
     landed: asyncio.Queue[BackupOutcome | BaseException] = asyncio.Queue()
     slots = asyncio.Semaphore(concurrency)
     tasks: set[asyncio.Task[None]] = set()
-    watches: set[Waiter] = set()
     # Outcomes waiting to be taken are bounded too: a slow consumer holds back the
     # launcher instead of the queue growing with the fleet.
     room = asyncio.Event()
     room.set()
     limit = max(concurrency * 4, 256)
     state = {"pending": 0, "launched": False}
+
+    # One callback for every watch of the run, and a set of the few adopted ones: a
+    # closure per server would cost a fleet of 100,000 some 25 MB.
+    adopted_waiting: set[int] = set()
+
+    def watched(waiter: Waiter) -> None:
+        server_id = waiter.server_id if waiter.server_id is not None else 0
+        adopted = server_id in adopted_waiting
+        adopted_waiting.discard(server_id)
+        land(BackupOutcome(server_id, waiter.last, waiter.error, adopted=adopted))
+
+    shared: dict[str, str] = {}
+
+    def slim(backup: Backup) -> Backup:
+        # What a watch holds until its backup is polled again: without the create's
+        # one-off message (a poll would not carry it either), and with the fleet's one
+        # description shared rather than one copy per server.
+        description = backup.description
+        if description is not None and len(shared) < 64:
+            description = shared.setdefault(description, description)
+        if backup.message is None and description is backup.description:
+            return backup
+        return attrs.evolve(backup, message=None, description=description)
 
     def land(outcome: BackupOutcome | BaseException) -> None:
         landed.put_nowait(outcome)
@@ -188,13 +210,9 @@ async def stream_fleet(
                 )
             land(BackupOutcome(server_id, backup, failed, adopted=adopted))
             return
-        flag = adopted
-
-        def done(waiter: Waiter) -> None:
-            watches.discard(waiter)
-            land(BackupOutcome(server_id, waiter.last, waiter.error, adopted=flag))
-
-        watches.add(poller.watch(backup, timeout=wait_timeout, schedule=schedule, on_done=done))
+        if adopted:
+            adopted_waiting.add(server_id)
+        poller.watch(slim(backup), timeout=wait_timeout, schedule=schedule, on_done=watched)
 
     async def launch() -> None:
         try:
@@ -206,7 +224,7 @@ async def stream_fleet(
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
         except Exception as error:  # a bad ID or a failing iterable: the caller's
-            land(error)
+            land(_Stopped(error))
         finally:
             state["launched"] = True
             land(_LAUNCHED)
@@ -215,6 +233,7 @@ async def stream_fleet(
     try:
         finished = 0
         launched_all = False
+        stopped: _Stopped | None = None
         while not launched_all or finished < state["pending"]:
             item = await landed.get()
             if landed.qsize() < limit:
@@ -222,21 +241,34 @@ async def stream_fleet(
             if item is _LAUNCHED:
                 launched_all = True
                 continue
+            if isinstance(item, _Stopped):
+                # The input went bad: nothing more is launched, but every server already
+                # launched still gets its outcome before the error is raised.
+                stopped = item
+                continue
             if isinstance(item, BaseException):
                 raise item
             finished += 1
             yield item
+        if stopped is not None:
+            raise stopped.error
     finally:
         # Done, broken out of, cancelled, or a callback raised: take it all down.
         pending = [launcher, *tasks]
         for task in pending:
             task.cancel()
-        for waiter in list(watches):
-            if poller is not None:
-                poller.forget(waiter)
-        watches.clear()
+        if poller is not None:
+            poller.forget_all(watched)
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+class _Stopped(Exception):
+    """Carries, in the queue of outcomes, why the input stopped being read."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _Launched(Exception):

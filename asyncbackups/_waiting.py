@@ -232,10 +232,12 @@ class Poller:
         self._add(waiter)
         return waiter
 
-    def forget(self, waiter: Waiter) -> None:
-        """Stop following a watch without telling it (its fleet was cancelled)."""
-        waiter.on_done = None
-        self._remove(waiter)
+    def forget_all(self, on_done: Callable[[Waiter], None]) -> None:
+        """Stop following, without telling them, the watches ``on_done`` would hear of
+        (their fleet ended early)."""
+        for waiter in [w for w in self._everyone() if w.on_done is on_done]:
+            waiter.on_done = None
+            self._remove(waiter)
 
     async def _follow(self, waiter: Waiter, on_update: Callable[[Backup], Any] | None) -> Backup:
         while True:

@@ -318,7 +318,7 @@ async def standalone(*args: str) -> AsyncIterator[tuple[asyncio.subprocess.Proce
         assert process.stdout is not None
         lines = [
             (await asyncio.wait_for(process.stdout.readline(), 30)).decode().strip()
-            for _ in range(3)
+            for _ in range(4)
         ]
         yield process, lines
     finally:
@@ -337,6 +337,7 @@ async def test_standalone_process_serves_and_stops_on_sigterm_within_a_second() 
         assert lines[1:] == [
             f"export ASYNCBACKUPS_BASE_URL={base_url}",
             "export ASYNCBACKUPS_TOKEN=cli-token",
+            f"# stats (no token needed): curl http://127.0.0.1:{port}/_fake/stats",
         ]
         async with aiohttp.ClientSession(headers={"Authorization": "Bearer cli-token"}) as http:
             async with http.get(base_url + "backups/") as response:
@@ -361,6 +362,60 @@ async def test_standalone_process_on_port_zero_stops_on_sigint() -> None:
             http.get(base_url + "backups/?server_id=12345") as response,
         ):
             assert (await response.json())["count"] == 3
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), 5) == 0
+
+
+async def test_standalone_process_is_measured_through_its_stats_route() -> None:
+    options = ["--port", "0", "--servers", "3", "--failing-servers", "3", "--backup-seconds", "0"]
+    async with standalone(*options) as (process, lines):
+        base_url = lines[1].removeprefix("export ASYNCBACKUPS_BASE_URL=")
+        stats_url = lines[3].removeprefix("# stats (no token needed): curl ")
+        assert stats_url == base_url.removesuffix("/api/v1/") + "/_fake/stats"
+        async with aiohttp.ClientSession(headers={"Authorization": "Bearer test-token"}) as http:
+            for _ in range(2):
+                async with http.get(base_url + "backups/") as response:
+                    assert response.status == 200
+            for server_id in (1, 3):
+                async with http.post(base_url + "backups/", json={"server_id": server_id}) as r:
+                    created = await r.json()
+            async with http.get(base_url + f"backups/{created['id']}/") as response:
+                assert (await response.json())["status"] == "failed"
+        async with aiohttp.ClientSession() as anonymous:
+            for _ in range(2):
+                async with anonymous.get(stats_url) as response:
+                    assert response.status == 200
+                    stats = await response.json()
+                assert stats == {
+                    "requests": {"GET backups/": 2, "GET backups/{id}/": 1, "POST backups/": 2},
+                    "faults": {},
+                    "servers": 4,
+                    "backups": {"in_progress": 0, "completed": 7, "failed": 1},
+                    "restores": 0,
+                }
+            async with anonymous.post(stats_url.replace("stats", "reset-stats")) as response:
+                assert (await response.json())["requests"] == stats["requests"]
+            async with anonymous.get(stats_url) as response:
+                assert (await response.json())["requests"] == {}
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 5) == 0
+
+
+async def test_standalone_serves_a_fleet_of_20000_beside_the_sample_data() -> None:
+    async with standalone("--port", "0", "--servers", "20000") as (process, lines):
+        base_url = lines[1].removeprefix("export ASYNCBACKUPS_BASE_URL=")
+        async with aiohttp.ClientSession(headers={"Authorization": "Bearer test-token"}) as http:
+            async with http.get(base_url + "backups/?server_id=12345") as response:
+                sample = await response.json()
+            async with http.get(base_url + "backups/?server_id=20001") as response:
+                [last] = (await response.json())["results"]
+            async with http.get(base_url.removesuffix("api/v1/") + "_fake/stats") as response:
+                stats = await response.json()
+        assert [backup["id"] for backup in sample["results"]] == [501, 499, 495]
+        assert sample["results"][0]["server"] == {"id": 12345, "name": "web-server-01"}
+        assert last["server"] == {"id": 20_001, "name": "fleet-20001"}
+        assert last["id"] not in (495, 499, 501)
+        assert (stats["servers"], stats["backups"]["completed"]) == (20_001, 20_003)
         process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(process.wait(), 5) == 0
 

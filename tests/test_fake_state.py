@@ -284,6 +284,138 @@ def test_paging_a_small_filter_of_a_large_fleet_does_not_scan_every_backup() -> 
     assert elapsed < 0.5
 
 
+def test_a_fleet_reaching_the_sample_server_steps_around_it_and_keeps_its_size(
+    state: BackupsState,
+) -> None:
+    added = state.add_fleet(20_000)
+
+    fleet_ids = [server.id for server in added]
+    assert len(fleet_ids) == 20_000
+    assert fleet_ids == [*range(1, 12_345), *range(12_346, 20_002)]
+    assert [(s.id, s.name) for s in added[-2:]] == [
+        (20_000, "fleet-20000"),
+        (20_001, "fleet-20001"),
+    ]
+    assert len(state.servers()) == 20_001
+    assert state.server(12345).name == "web-server-01"
+    assert [b.id for b in state.backups(server_id=12345)] == [501, 499, 495]
+    fleet_backup_ids = {b.id for b in state.backups() if b.server_id != 12345}
+    assert len(fleet_backup_ids) == 20_000
+    assert min(fleet_backup_ids) == 502
+    assert fleet_backup_ids.isdisjoint({495, 499, 501})
+    assert state.create_backup(12345).id == 20_502
+
+
+def test_a_fleet_starting_just_below_the_sample_server_skips_only_its_id(
+    state: BackupsState,
+) -> None:
+    added = state.add_fleet(3, start=12_344)
+    assert [server.id for server in added] == [12_344, 12_346, 12_347]
+
+
+def test_without_sample_data_a_fleet_takes_server_12345_like_any_other(clock: Clock) -> None:
+    state = BackupsState(clock=clock, sample_data=False)
+    added = state.add_fleet(12_345)
+    assert (added[-1].id, added[-1].name) == (12_345, "fleet-12345")
+    assert [b.id for b in state.backups(server_id=12_345)] == [12_345]
+
+
+def test_a_fleet_still_refuses_ids_taken_by_servers_a_test_added(state: BackupsState) -> None:
+    state.add_server(12_346)
+    with pytest.raises(ValueError, match=r"servers already exist: \[12346\]"):
+        state.add_fleet(20_000)
+    assert [s.id for s in state.servers()] == [12_345, 12_346]
+
+
+def test_status_counts_always_name_the_three_documented_statuses(clock: Clock) -> None:
+    state = BackupsState(clock=clock, sample_data=False)
+    assert state.status_counts() == {"in_progress": 0, "completed": 0, "failed": 0}
+    assert state.stats() == {
+        "servers": 0,
+        "backups": {"in_progress": 0, "completed": 0, "failed": 0},
+        "restores": 0,
+    }
+
+
+def test_state_stats_follow_the_clock_failures_pinned_statuses_and_restores(
+    state: BackupsState, clock: Clock
+) -> None:
+    state.add_fleet(2, failing=[2])
+    state.create_backup(1)
+    failing = state.create_backup(2)
+    assert state.status_counts() == {"in_progress": 2, "completed": 5, "failed": 0}
+    clock.advance(10)
+    assert state.status_counts() == {"in_progress": 0, "completed": 6, "failed": 1}
+    state.set_status(failing.id, "restoring")
+    state.restore(12345, 501)
+    assert state.stats() == {
+        "servers": 3,
+        "backups": {"in_progress": 0, "completed": 6, "failed": 0, "restoring": 1},
+        "restores": 1,
+    }
+
+
+def brute_force_counts(state: BackupsState) -> dict[str, int]:
+    counts = {"in_progress": 0, "completed": 0, "failed": 0}
+    for backup in state.backups():
+        counts[backup.status] = counts.get(backup.status, 0) + 1
+    return counts
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    actions=st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["create", "add", "delete", "pin", "unpin", "fail", "heal", "advance", "rewind"]
+            ),
+            st.integers(1, 2),
+            st.sampled_from([None, "completed", "failed", "in_progress", "restoring"]),
+            st.sampled_from([0, 3, 10, 15]),
+        ),
+        max_size=40,
+    )
+)
+def test_status_counts_agree_with_a_brute_force_count(
+    actions: list[tuple[str, int, str | None, int]],
+) -> None:
+    clock = Clock(start=START, frozen=True)
+    state = BackupsState(clock=clock, backup_seconds=10)
+    state.add_fleet(3)
+    for action, server_id, status, seconds in actions:
+        mine = state.backups(server_id=server_id)
+        if action == "create":
+            state.create_backup(server_id)
+        elif action == "add":
+            created_at = clock.now() - timedelta(seconds=seconds)
+            state.add_backup(server_id, status=status, created_at=created_at)
+        elif action == "delete" and mine:
+            state.delete_backup(mine[seconds % len(mine)].id)
+        elif action in ("pin", "unpin") and mine:
+            state.set_status(mine[seconds % len(mine)].id, status if action == "pin" else None)
+        elif action in ("fail", "heal"):
+            state.set_failing(server_id, action == "fail")
+        elif action == "advance":
+            clock.advance(seconds)
+        elif action == "rewind":
+            clock.move_to(clock.now() - timedelta(seconds=seconds))
+        assert state.status_counts() == brute_force_counts(state)
+
+
+def test_stats_of_a_large_fleet_cost_no_walk_over_the_backups() -> None:
+    state = BackupsState(clock=Clock(start=START, frozen=True), backup_seconds=10)
+    state.add_fleet(20_000)
+    for server_id in range(1, 20_001):
+        state.create_backup(server_id)
+    started = time.perf_counter()
+    for _ in range(1_000):
+        stats = state.stats()
+    elapsed = time.perf_counter() - started
+    assert stats["backups"] == {"in_progress": 20_000, "completed": 20_003, "failed": 0}
+    # Walking 40,000 backups per call would take seconds here; the tally takes ms.
+    assert elapsed < 0.5
+
+
 # -- views without a socket ------------------------------------------------------------
 
 

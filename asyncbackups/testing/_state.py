@@ -30,7 +30,6 @@ __all__ = [
     "IN_PROGRESS",
     "MANUAL",
     "SAMPLE_SERVER_ID",
-    "STATUSES",
     "BackupsState",
     "FakeBackup",
     "FakeServer",
@@ -48,7 +47,6 @@ BACKUP_TYPES: Final = (MANUAL, AUTOMATIC)
 IN_PROGRESS: Final = "in_progress"
 COMPLETED: Final = "completed"
 FAILED: Final = "failed"
-STATUSES: Final = (IN_PROGRESS, COMPLETED, FAILED)
 
 # The API documentation's example server, which the sample data reproduces.
 SAMPLE_SERVER_ID: Final = 12345
@@ -252,6 +250,12 @@ class _StatusTally:
         return counts
 
 
+def _ids_from(start: int, count: int, *, skipping: frozenset[int]) -> list[int]:
+    """``count`` ids from ``start`` up, leaving out those in ``skipping``."""
+    ids = (server_id for server_id in itertools.count(start) if server_id not in skipping)
+    return list(itertools.islice(ids, count))
+
+
 def _check_id(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{what} must be a positive int, got {value!r}")
@@ -263,12 +267,11 @@ class BackupsState:
 
     With ``sample_data`` (the default) it holds exactly the API documentation's example:
     server 12345 ``web-server-01`` with backups 501, 499 and 495, and the next backup
-    created gets id 502. A fleet (``add_fleet``) numbers its servers around server 12345,
+    created gets id 502; a fleet (``add_fleet``) numbers its servers around server 12345,
     so the example stays intact whatever the fleet's size. A created backup is
-    ``in_progress`` for ``backup_seconds`` of
-    the clock's time, then ``completed`` with a deterministic size, or ``failed`` when its
-    server is failing at that moment. Automatic backups expire ``automatic_retention``
-    after creation; manual ones never.
+    ``in_progress`` for ``backup_seconds`` of the clock's time, then ``completed`` with a
+    deterministic size, or ``failed`` when its server is failing at that moment.
+    Automatic backups expire ``automatic_retention`` after creation; manual ones never.
 
     Lists come newest first (highest id first), like the API; a filtered page costs time
     in proportion to the page, not to the number of stored backups, and so does
@@ -360,13 +363,7 @@ class BackupsState:
         if taken_at > now:
             taken_at -= timedelta(days=1)
         with self._lock:
-            skipped = self._sample_server_ids
-            ids = list(
-                itertools.islice(
-                    (server_id for server_id in itertools.count(start) if server_id not in skipped),
-                    count,
-                )
-            )
+            ids = _ids_from(start, count, skipping=self._sample_server_ids)
             clashes = [server_id for server_id in ids if server_id in self._servers]
             if clashes:
                 raise ValueError(
