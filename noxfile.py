@@ -51,7 +51,9 @@ def lint(session: nox.Session) -> None:
     """ruff lint and format check on everything we ship."""
     session.install("ruff>=0.5")
     session.run("ruff", "check", "asyncbackups", "tests", "benchmarks", "examples", "noxfile.py")
-    session.run("ruff", "format", "--check", "asyncbackups", "tests", "benchmarks", "examples", "noxfile.py")
+    session.run(
+        "ruff", "format", "--check", "asyncbackups", "tests", "benchmarks", "examples", "noxfile.py"
+    )
 
 
 @nox.session(python=PYTHONS[:1])
