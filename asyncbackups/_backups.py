@@ -303,11 +303,14 @@ class BackupsAPI:
             on_update=on_update,
         )
 
-    def _schedule(self, poll_interval: float, max_poll_interval: float) -> Schedule:
+    def _schedule(
+        self, poll_interval: float, max_poll_interval: float, timeout: float | None = None
+    ) -> Schedule:
         return Schedule(
             poll_interval=float(poll_interval),
             max_poll_interval=float(max_poll_interval),
             max_retry_after=self._options.max_retry_after,
+            timeout=None if timeout is None else float(timeout),
         )
 
     async def create_many(
@@ -419,7 +422,7 @@ class BackupsAPI:
             wait=wait,
             concurrency=concurrency,
             wait_timeout=None if wait_timeout is None else float(wait_timeout),
-            schedule=self._schedule(poll_interval, max_poll_interval),
+            schedule=self._schedule(poll_interval, max_poll_interval, wait_timeout),
             resume=resume,
             on_created=on_created,
         )

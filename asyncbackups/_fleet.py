@@ -212,7 +212,7 @@ async def stream_fleet(
             return
         if adopted:
             adopted_waiting.add(server_id)
-        poller.watch(slim(backup), timeout=wait_timeout, schedule=schedule, on_done=watched)
+        poller.watch(slim(backup), schedule=schedule, on_done=watched)
 
     async def launch() -> None:
         try:

@@ -56,20 +56,31 @@ _DEFAULT_PAGE_LENGTH = 100
 # A watch is first polled this much later than the backups seen so far took, and waits
 # begun within this fraction of that time share their rounds.
 _LEARNED_SLACK = 1.05
-_LEARNED_WINDOW = 0.15
+# The probe is first polled after this many seconds, then every tenth of its age.
+_PROBE_START = 0.5
+_PROBE_STEP = 0.1
+# The share of a fleet's requests its polls may take: a round across the whole list
+# costs its pages, so the rounds are spaced to stay within it.
+_POLL_BUDGET = 0.035
 
 
 class Schedule:
     """How one wait (or one fleet's waits) polls; shared by its waiters to save memory."""
 
-    __slots__ = ("max_poll_interval", "max_retry_after", "poll_interval")
+    __slots__ = ("max_poll_interval", "max_retry_after", "poll_interval", "timeout")
 
     def __init__(
-        self, *, poll_interval: float, max_poll_interval: float, max_retry_after: float
+        self,
+        *,
+        poll_interval: float,
+        max_poll_interval: float,
+        max_retry_after: float,
+        timeout: float | None = None,
     ) -> None:
         self.poll_interval = poll_interval
         self.max_poll_interval = max(max_poll_interval, poll_interval)
         self.max_retry_after = max_retry_after
+        self.timeout = timeout  # a watch's deadline, from its start
 
 
 class Waiter:
@@ -77,7 +88,6 @@ class Waiter:
 
     __slots__ = (
         "backup_id",
-        "deadline",
         "earliest",
         "error",
         "heard",
@@ -101,7 +111,6 @@ class Waiter:
         *,
         now: float,
         first_due: float,
-        deadline: float | None = None,
         on_done: Callable[[Waiter], None] | None = None,
     ) -> None:
         self.backup_id = backup_id
@@ -113,7 +122,6 @@ class Waiter:
         self.next_due = first_due
         # Waits begun close together (a fleet's, say) share their first round.
         self.earliest = first_due - schedule.poll_interval * _EARLY_FRACTION
-        self.deadline = deadline  # watches only: a task's wait has its own timeout
         self.heard = False  # a poll has read this backup at least once
         self.error: BaseException | None = None
         self.last_error: BackupsError | None = None  # the latest failed poll, if unhealed
@@ -127,6 +135,12 @@ class Waiter:
     def backup_type(self) -> BackupType | None:
         return self.last.backup_type if self.last is not None else None
 
+    @property
+    def deadline(self) -> float | None:
+        """When a watch gives up (a task's wait has its own timeout instead)."""
+        timeout = self.schedule.timeout if self.on_done is not None else None
+        return None if timeout is None else self.started + timeout
+
     def interval(self) -> float:
         """The pause before the next poll: growing, jittered, within the wait's bounds."""
         schedule = self.schedule
@@ -139,12 +153,6 @@ class Waiter:
         self.polls += 1
         self.next_due = now + interval
         self.earliest = now + interval * _EARLY_FRACTION if not at_least else self.next_due
-
-    def expect_at(self, moment: float, window: float) -> None:
-        """Poll first at ``moment``, when backups like this one have been finishing."""
-        if self.polls == 0 and moment > self.next_due:
-            self.next_due = moment
-            self.earliest = moment - window
 
 
 class Poller:
@@ -163,8 +171,14 @@ class Poller:
         # What reading each way cost last time, in pages, to choose the cheaper one.
         self._across_pages: dict[str | None, int] = {}
         self._server_pages: dict[int, int] = {}
-        # How long watched backups took to complete (seconds from their watch).
+        # How long watched backups took to end (seconds from their watch), learned from
+        # one watch polled closely (the probe); the others are polled in a few shared
+        # rounds spread over when they are expected to end.
         self._took: float | None = None
+        self._probe: Waiter | None = None
+        self._watches = 0
+        self._round_gate = 0.0
+        self._sleeping_until = math.inf
 
     # -- the waiting side -------------------------------------------------------------
 
@@ -208,27 +222,29 @@ class Poller:
         self,
         backup: Backup,
         *,
-        timeout: float | None,
         schedule: Schedule,
         on_done: Callable[[Waiter], None],
     ) -> Waiter:
         """Follow ``backup`` without a task; ``on_done(waiter)`` runs once it is over.
 
         Then ``waiter.last`` is the last state seen and ``waiter.error`` why the wait
-        failed (``BackupFailedError``, ``WaitTimeoutError``...), or ``None``.
+        failed (``BackupFailedError``, ``WaitTimeoutError``...), or ``None``. The wait
+        gives up ``schedule.timeout`` seconds after it began.
         """
         now = asyncio.get_running_loop().time()
-        waiter = Waiter(
-            backup.id,
-            backup,
-            schedule,
-            now=now,
-            first_due=now + schedule.poll_interval,
-            deadline=None if timeout is None else now + timeout,
-            on_done=on_done,
-        )
         if self._took is not None:
-            waiter.expect_at(now + self._took * _LEARNED_SLACK, self._took * _LEARNED_WINDOW)
+            first_due = now + self._took
+        elif self._probe is None:
+            # Nothing learned yet: this watch is polled closely, so that how long
+            # backups take is known early; the others wait for that.
+            first_due = now + min(schedule.poll_interval, _PROBE_START)
+        else:
+            first_due = now + schedule.max_poll_interval
+        waiter = Waiter(backup.id, backup, schedule, now=now, first_due=first_due, on_done=on_done)
+        waiter.earliest = first_due
+        if self._took is None and self._probe is None:
+            self._probe = waiter
+        self._watches += 1
         self._add(waiter)
         return waiter
 
@@ -265,11 +281,15 @@ class Poller:
         held = self._waiters.setdefault(waiter.backup_id, waiter)
         if held is not waiter:
             self._more.setdefault(waiter.backup_id, []).append(waiter)
-        self._changed.set()
+        if waiter.earliest < self._sleeping_until:
+            # Woken only when this wait is due before the poller would look anyway: a
+            # fleet adding a hundred thousand watches must not wake it each time.
+            self._changed.set()
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="asyncbackups-poller")
 
     def _remove(self, waiter: Waiter) -> None:
+        waiter.earliest = waiter.next_due = math.inf  # never due again, in any round
         backup_id = waiter.backup_id
         more = self._more.get(backup_id)
         if self._waiters.get(backup_id) is waiter:
@@ -328,7 +348,7 @@ class Poller:
             )
         if waiter.on_done is not None:
             if backup.is_final:
-                if backup.status is BackupStatus.COMPLETED:
+                if self._took is None:
                     self._learn(now - waiter.started)
                 error = None
                 if backup.status is BackupStatus.FAILED:
@@ -343,7 +363,10 @@ class Poller:
                 waiter.updates = []
             waiter.updates.append(backup)
             _wake(waiter)
-        waiter.plan(now)
+        if waiter is self._probe:
+            self._plan_probe(waiter, now)
+        else:
+            waiter.plan(now)
 
     def _fail(self, waiter: Waiter, error: BaseException) -> None:
         if waiter.on_done is not None:
@@ -355,23 +378,38 @@ class Poller:
     def _finish(self, waiter: Waiter, error: BaseException | None) -> None:
         waiter.error = error
         on_done, waiter.on_done = waiter.on_done, None
+        if on_done is not None:
+            self._watches -= 1
+        if waiter is self._probe:
+            self._probe = None
+            if self._took is None:
+                self._next_probe()
         self._remove(waiter)
         if on_done is not None:
             on_done(waiter)
 
+    def _next_probe(self) -> None:
+        """The probe ended without teaching anything (it timed out, say): the oldest
+        watch left takes its place."""
+        watches = [w for w in self._everyone() if w.on_done is not None]
+        if watches:
+            probe = min(watches, key=lambda waiter: waiter.started)
+            probe.next_due = probe.earliest = asyncio.get_running_loop().time()
+            self._probe = probe
+
     def _learn(self, took: float) -> None:
-        """Fold one completion's duration into what later watches expect."""
-        first = self._took is None
-        self._took = took if self._took is None else 0.7 * self._took + 0.3 * took
-        if first:
-            # Watches made before anything completed were planned blind: plan them
-            # now from what was learned.
-            for waiter in self._everyone():
-                if waiter.on_done is not None:
-                    waiter.expect_at(
-                        waiter.started + self._took * _LEARNED_SLACK,
-                        self._took * _LEARNED_WINDOW,
-                    )
+        """How long a backup took: plan every watch still blind from it."""
+        self._took = took * _LEARNED_SLACK
+        for waiter in self._everyone():
+            if waiter.on_done is not None and waiter.polls == 0:
+                waiter.next_due = waiter.earliest = waiter.started + self._took
+
+    def _plan_probe(self, waiter: Waiter, now: float) -> None:
+        # Closely, but in proportion to how long it has run: a tenth of a long backup's
+        # time is as good an estimate, for few requests.
+        step = max(_PROBE_START, (now - waiter.started) * _PROBE_STEP)
+        waiter.polls += 1
+        waiter.next_due = waiter.earliest = now + min(step, waiter.schedule.max_poll_interval)
 
     # -- the polling side -------------------------------------------------------------
 
@@ -383,21 +421,22 @@ class Poller:
                 self._expire(now)
                 if not self._waiters:
                     break
-                soonest = math.inf
-                due: list[Waiter] = []
-                for waiter in self._everyone():
-                    if waiter.earliest <= now:
-                        due.append(waiter)
-                    soonest = min(soonest, waiter.next_due)
-                    if waiter.deadline is not None:
-                        soonest = min(soonest, waiter.deadline)
-                if soonest > now or not due:
+                wake, due, urgent = self._due(now)
+                if not due or (not urgent and now < self._round_gate):
+                    if due:
+                        wake = min(wake, self._round_gate)
                     self._changed.clear()
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(max(soonest - now, 0.0)):
-                            await self._changed.wait()
+                    self._sleeping_until = wake
+                    try:
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(max(wake - now, 0.0)):
+                                await self._changed.wait()
+                    finally:
+                        self._sleeping_until = -math.inf
                     continue
                 await self._round(due)
+                if self._watches:
+                    self._round_gate = loop.time() + self._gap(loop.time())
         except Exception as error:  # a bug here must not strand the waits
             logger.exception("the asyncbackups poller failed")
             for waiter in list(self._everyone()):
@@ -406,32 +445,75 @@ class Poller:
             if self._task is asyncio.current_task():
                 self._task = None
 
+    def _due(self, now: float) -> tuple[float, list[Waiter], bool]:
+        """When to look next, who is due now, and whether one of them cannot wait.
+
+        Task waits and the probe are served as soon as they are due; a fleet's other
+        watches wait for the round gate, so that their rounds stay few.
+        """
+        wake = math.inf
+        due: list[Waiter] = []
+        urgent = False
+        probe = self._probe
+        for waiter in self._everyone():
+            if waiter.earliest <= now:
+                due.append(waiter)
+                urgent = urgent or waiter.on_done is None or waiter is probe
+            wake = min(wake, waiter.next_due)
+            deadline = waiter.deadline
+            if deadline is not None:
+                wake = min(wake, deadline)
+        return wake, due, urgent
+
+    def _gap(self, now: float) -> float:
+        """How long the next round of watches waits after this one.
+
+        A round across the list costs about a request per page, whoever it serves; the
+        watches' polls get a small share of the fleet's requests, so the rounds left
+        are spread over the time the watches are expected to end in - but never so far
+        apart that a wait is reported much later than a poll of its own would see it.
+        """
+        pages = max(self._across_pages.values(), default=0) or max(
+            1, math.ceil(self._watches / _DEFAULT_PAGE_LENGTH)
+        )
+        rounds = max(1, int(_POLL_BUDGET * self._watches / pages))
+        latest = now
+        cap = math.inf
+        for waiter in self._everyone():
+            if waiter.on_done is not None:
+                latest = max(latest, waiter.next_due)
+                cap = min(cap, waiter.schedule.max_poll_interval)
+        if self._took is not None:
+            cap = min(cap, self._took * 0.25)
+        return min((latest - now) / rounds, cap)
+
     def _expire(self, now: float) -> None:
-        expired = [
-            waiter
-            for waiter in self._everyone()
-            if waiter.deadline is not None and waiter.deadline <= now
-        ]
+        expired = []
+        for waiter in self._everyone():
+            deadline = waiter.deadline
+            if deadline is not None and deadline <= now:
+                expired.append(waiter)
         for waiter in expired:
             self._finish(waiter, _timed_out(waiter, None))
 
     async def _round(self, due: list[Waiter]) -> None:
+        """Read what the due waits need and hand it out."""
         self._counters.poll_rounds += 1
-        now = asyncio.get_running_loop().time()
+        started = asyncio.get_running_loop().time()
         known = [waiter for waiter in due if waiter.server_id is not None]
-        blind = {waiter.backup_id for waiter in due if waiter.server_id is None}
-        wanted = {waiter.backup_id for waiter in known}
-        seen: set[int] = set()
         failures: dict[int, BackupsError] = {}
         unsure: set[int] = set()
         if known:
-            await self._read_lists(known, wanted, seen, failures, unsure)
+            await self._read_lists(known, started, failures, unsure)
         # Missing from a list that was read whole, or on a page that vanished: the
         # detail route says whether the backup itself is gone.
-        missing = (wanted - seen - failures.keys()) | blind | unsure
-        missing &= self._waiters.keys()
+        missing = {
+            waiter.backup_id
+            for waiter in due
+            if _unserved(waiter, started) and waiter.backup_id not in failures
+        }
         if missing:
-            await self._read_details(missing, seen, failures)
+            await self._read_details(missing, failures)
         now = asyncio.get_running_loop().time()
         self._log_outages(failures)
         for backup_id, error in failures.items():
@@ -482,21 +564,29 @@ class Poller:
     async def _read_lists(
         self,
         known: list[Waiter],
-        wanted: set[int],
-        seen: set[int],
+        started: float,
         failures: dict[int, BackupsError],
         unsure: set[int],
     ) -> None:
         type_filter = self._type_filter(known)
-        servers = {waiter.server_id for waiter in known}
-        per_server_cost = sum(self._server_pages.get(server, 1) for server in servers if server)
         across_cost = self._across_pages.get(
-            type_filter, max(1, math.ceil(len(wanted) / _DEFAULT_PAGE_LENGTH))
+            type_filter, max(1, math.ceil(len(known) / _DEFAULT_PAGE_LENGTH))
         )
+        # Counting the distinct servers stops as soon as reading them one by one would
+        # cost more than reading across: a fleet's round never builds a set of them all.
+        servers: set[int] = set()
+        per_server_cost = 0
+        for waiter in known:
+            server = waiter.server_id
+            if server is not None and server not in servers:
+                servers.add(server)
+                per_server_cost += self._server_pages.get(server, 1)
+                if per_server_cost > across_cost and len(servers) > 1:
+                    break
         if len(servers) > 1 and across_cost < per_server_cost:
             params = {} if type_filter is None else {"backup_type": type_filter}
             self._across_pages[type_filter] = await self._read(
-                params, wanted, seen, failures, unsure
+                params, known, started, failures, unsure
             )
             return
         by_server: dict[int, list[Waiter]] = {}
@@ -509,55 +599,53 @@ class Poller:
             kind = self._type_filter(waiters)
             if kind is not None:
                 params["backup_type"] = kind
-            ids = {waiter.backup_id for waiter in waiters}
-            self._server_pages[server_id] = await self._read(params, ids, seen, failures, unsure)
+            self._server_pages[server_id] = await self._read(
+                params, waiters, started, failures, unsure
+            )
 
         await asyncio.gather(*(read_server(s, waiters) for s, waiters in by_server.items()))
 
     async def _read(
         self,
         params: dict[str, str],
-        wanted: set[int],
-        seen: set[int],
+        wanted: list[Waiter],
+        started: float,
         failures: dict[int, BackupsError],
         unsure: set[int],
     ) -> int:
-        """Page through one list until every wanted backup still waited for was seen.
+        """Page through one list until every wanted wait still going was served.
 
         Each page's backups are handed to their waits as the page arrives, so a round
-        over a large fleet holds one page of backups at a time. Returns the pages read.
-        A failed read hurts only the backups it was still looking for; a 404 for a page
+        over a large fleet holds one page of backups, and no set of its IDs. A wait is
+        served once its next poll lies past the round's start. Returns the pages read.
+        A failed read hurts only the waits it was still serving; a 404 for a page
         (DRF's "Invalid page." when the list shrank while it was paged) leaves them to
         the detail route rather than failing their waits.
         """
-        waiters = self._waiters
-        remaining = set(wanted)
         pages = 0
         loop = asyncio.get_running_loop()
+        unserved = sum(1 for waiter in wanted if _unserved(waiter, started))
         try:
             async with contextlib.aclosing(self._reader.pages(params)) as walk:
                 async for page in walk:
                     pages += 1
                     now = loop.time()
                     for backup in page.backups:
-                        if backup.id in waiters:
-                            seen.add(backup.id)
-                            remaining.discard(backup.id)
-                            for waiter in self._waiters_of(backup.id):
-                                self._deliver(waiter, backup, now)
-                    remaining &= waiters.keys()  # waits that ended need no more pages
-                    if not remaining:
+                        for waiter in self._waiters_of(backup.id):
+                            if _unserved(waiter, started):
+                                unserved -= 1
+                            self._deliver(waiter, backup, now)
+                    if unserved <= 0:
                         break
         except NotFoundError:
-            unsure |= remaining
+            unsure.update(w.backup_id for w in wanted if _unserved(w, started))
         except BackupsError as error:
-            for backup_id in remaining:
-                failures[backup_id] = error
+            for waiter in wanted:
+                if _unserved(waiter, started):
+                    failures[waiter.backup_id] = error
         return max(pages, 1)
 
-    async def _read_details(
-        self, ids: set[int], seen: set[int], failures: dict[int, BackupsError]
-    ) -> None:
+    async def _read_details(self, ids: set[int], failures: dict[int, BackupsError]) -> None:
         loop = asyncio.get_running_loop()
 
         async def read_one(backup_id: int) -> None:
@@ -566,12 +654,20 @@ class Poller:
             except BackupsError as error:
                 failures[backup_id] = error
                 return
-            seen.add(backup_id)
             now = loop.time()
             for waiter in self._waiters_of(backup_id):
                 self._deliver(waiter, backup, now)
 
         await asyncio.gather(*(read_one(backup_id) for backup_id in ids))
+
+
+def _unserved(waiter: Waiter, started: float) -> bool:
+    """Whether a wait due in a round that began at ``started`` still needs its backup.
+
+    Serving a wait plans its next poll (``earliest`` moves past the round's start); an
+    ended or removed wait is never due again.
+    """
+    return waiter.earliest <= started
 
 
 def _wake(waiter: Waiter) -> None:

@@ -585,7 +585,10 @@ async def test_waiting_on_a_200_server_fleet_costs_few_requests_per_server(
     assert requests[POST] == 200
     assert requests[("GET", "backups/{id}/")] == 0  # no backup is read one by one
     polls = [r for r in fake_api.request_log if r.method == "GET"]
-    assert all("server_id" not in r.query for r in polls)  # each round reads across servers
+    # Rounds read across servers; only the probe (the one backup polled closely until
+    # the poller learns how long backups take) is read on its own server's list.
+    probed = {r.query["server_id"] for r in polls if "server_id" in r.query}
+    assert len(probed) <= 1
     # Measured: 200 creates and about 17 list pages (two a round): ~1.09 a server.
     assert len(polls) <= 40, requests
     assert _total_requests(fake_api) <= 1.3 * 200, requests
