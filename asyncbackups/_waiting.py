@@ -55,7 +55,11 @@ _EARLY_FRACTION = 0.5
 _DEFAULT_PAGE_LENGTH = 100
 # A watch is first polled this much later than the backups seen so far took, and waits
 # begun within this fraction of that time share their rounds.
-_LEARNED_SLACK = 1.05
+# Watches planned blind (nothing learned yet, the probe still running) are first
+# polled this late, as a safety net.
+_BLIND_FACTOR = 4
+# From this many watches on, a round across the list costs several pages.
+_LARGE_FLEET = 2 * _DEFAULT_PAGE_LENGTH
 # The probe is first polled after this many seconds, then every tenth of its age.
 _PROBE_START = 0.5
 _PROBE_STEP = 0.1
@@ -176,6 +180,7 @@ class Poller:
         # rounds spread over when they are expected to end.
         self._took: float | None = None
         self._probe: Waiter | None = None
+        self._probe_age = 0.0  # how long the probe had run when last seen running
         self._watches = 0
         self._round_gate = 0.0
         self._sleeping_until = math.inf
@@ -238,8 +243,13 @@ class Poller:
             # Nothing learned yet: this watch is polled closely, so that how long
             # backups take is known early; the others wait for that.
             first_due = now + min(schedule.poll_interval, _PROBE_START)
+        elif self._watches < _LARGE_FLEET:
+            # A round over a small fleet costs a page or two: poll as a wait would.
+            first_due = now + schedule.poll_interval
         else:
-            first_due = now + schedule.max_poll_interval
+            # Planned once the probe ends; polled blind only if that takes very long
+            # (a probe stuck in progress must not leave every other watch unpolled).
+            first_due = now + _BLIND_FACTOR * schedule.max_poll_interval
         waiter = Waiter(backup.id, backup, schedule, now=now, first_due=first_due, on_done=on_done)
         waiter.earliest = first_due
         if self._took is None and self._probe is None:
@@ -349,7 +359,10 @@ class Poller:
         if waiter.on_done is not None:
             if backup.is_final:
                 if self._took is None:
-                    self._learn(now - waiter.started)
+                    age = now - waiter.started
+                    # It ended between the last poll that saw it running and this one.
+                    before = self._probe_age if waiter is self._probe else age
+                    self._learn((before + age) / 2 if before < age else age)
                 error = None
                 if backup.status is BackupStatus.FAILED:
                     error = BackupFailedError(
@@ -364,7 +377,15 @@ class Poller:
             waiter.updates.append(backup)
             _wake(waiter)
         if waiter is self._probe:
+            self._probe_age = now - waiter.started
             self._plan_probe(waiter, now)
+        elif waiter.on_done is not None and self._took is not None:
+            # Past its expected end: look again soon, in proportion to the backups' time.
+            step = min(
+                max(self._took * _PROBE_STEP, _PROBE_START / 2), waiter.schedule.max_poll_interval
+            )
+            waiter.polls += 1
+            waiter.next_due = waiter.earliest = now + step
         else:
             waiter.plan(now)
 
@@ -399,7 +420,7 @@ class Poller:
 
     def _learn(self, took: float) -> None:
         """How long a backup took: plan every watch still blind from it."""
-        self._took = took * _LEARNED_SLACK
+        self._took = took
         for waiter in self._everyone():
             if waiter.on_done is not None and waiter.polls == 0:
                 waiter.next_due = waiter.earliest = waiter.started + self._took
