@@ -65,7 +65,7 @@ _PROBE_START = 0.5
 _PROBE_STEP = 0.1
 # The share of a fleet's requests its polls may take: a round across the whole list
 # costs its pages, so the rounds are spaced to stay within it.
-_POLL_BUDGET = 0.035
+_POLL_BUDGET = 0.025
 
 
 class Schedule:
@@ -255,6 +255,13 @@ class Poller:
         if self._took is None and self._probe is None:
             self._probe = waiter
         self._watches += 1
+        if self._watches == _LARGE_FLEET and self._took is None:
+            # The fleet just became large: its first watches, planned like small
+            # fleets', wait for the probe too.
+            blind = now + _BLIND_FACTOR * schedule.max_poll_interval
+            for other in self._everyone():
+                if other.on_done is not None and other is not self._probe and other.polls == 0:
+                    other.next_due = other.earliest = max(other.next_due, blind)
         self._add(waiter)
         return waiter
 
@@ -379,6 +386,8 @@ class Poller:
         if waiter is self._probe:
             self._probe_age = now - waiter.started
             self._plan_probe(waiter, now)
+        elif waiter.on_done is not None and waiter.earliest > now:
+            pass  # a watch read in passing, not yet due: its plan stands
         elif waiter.on_done is not None and self._took is not None:
             # Past its expected end: look again soon, in proportion to the backups' time.
             step = min(
