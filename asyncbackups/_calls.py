@@ -23,16 +23,8 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from tenacity import (
-    AsyncRetrying,
-    DoAttempt,
-    DoSleep,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-)
 from yarl import URL
 
 from ._errors import AmbiguousCreateError, BackupsError, ResponseValidationError
@@ -47,6 +39,9 @@ from ._retry_policy import (
 )
 from ._stats import Counters
 from ._transport import Request, Transport
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 __all__ = ["Call", "CallState"]
 
@@ -172,6 +167,16 @@ class Call(Generic[T]):
 
     async def _retry(self, first: BackupsError) -> T:
         """Hand tenacity the first attempt's failure and let it run the retries."""
+        # Imported on the first retry: a call that succeeds never loads tenacity.
+        from tenacity import (
+            AsyncRetrying,
+            DoAttempt,
+            DoSleep,
+            RetryCallState,
+            retry_if_exception,
+            stop_after_attempt,
+        )
+
         options = self._options
         retrying = AsyncRetrying(
             stop=stop_after_attempt(options.max_retries + 1),

@@ -25,14 +25,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn
 
 from ._errors import ResponseValidationError
 from ._models import Backup, BackupStatus, BackupType, ServerRef
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = ["decode_backup", "decode_backups", "make_converter"]
 
@@ -79,6 +80,8 @@ def _structure_datetime(value: Any, _: type) -> datetime:
 
 
 def _objects_only(converter: cattrs.Converter) -> Callable[[type], Callable[[Any, type], Any]]:
+    from cattrs.gen import make_dict_structure_fn
+
     """A hook factory for attrs classes that refuses anything but a JSON object.
 
     The generated hooks index whatever they are given, so a string ``server`` was blamed
@@ -218,6 +221,8 @@ def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
     ``detailed_validation=True`` collects every failure with its path (slower); the
     SDK only uses it to decide, and explain, a body the fast hook did not decode.
     """
+    import cattrs
+
     converter = cattrs.Converter(detailed_validation=detailed_validation)
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(str, _structure_str)
@@ -233,13 +238,22 @@ def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
     return converter
 
 
-_FAST = make_converter()
-_DETAILED = make_converter(detailed_validation=True)
-_structure_backup: Callable[[Any, type], Backup] = _FAST.get_structure_hook(Backup)
+# The success path needs only the hand-written hook: cattrs itself (and its converters)
+# load on the first body that hook refuses, which keeps `import asyncbackups` light.
+_structure_backup: Callable[[Any, type], Backup] = _backup_hook()
+_detailed: list[cattrs.Converter] = []
+
+
+def _detailed_converter() -> cattrs.Converter:
+    if not _detailed:
+        _detailed.append(make_converter(detailed_validation=True))
+    return _detailed[0]
 
 
 def _refusal(error: Exception, value: Any, where: str) -> ResponseValidationError:
     """The detailed converter's refusal as a ResponseValidationError naming the first field."""
+    import cattrs
+
     if isinstance(error, cattrs.BaseValidationError):
         problems = cattrs.transform_error(error, path=where)
         first = problems[0] if problems else f"invalid backup @ {where}"
@@ -260,7 +274,7 @@ def _decode_in_detail(value: Any, where: str) -> Backup:
     than refused with no field named: a drifted fast hook costs time, not correctness.
     """
     try:
-        return _DETAILED.structure(value, Backup)
+        return _detailed_converter().structure(value, Backup)
     except Exception as exc:
         error = _refusal(exc, value, where)
     # Raised outside the handler, so that it carries no context from the converter.

@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from tenacity import RetryCallState, wait_random_exponential
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 from ._errors import (
     APIConnectionError,
@@ -107,18 +110,24 @@ def is_retryable(error: BaseException, safety: Safety, *, max_retry_after: float
     return False
 
 
-class wait_for_retry(wait_random_exponential):
-    """The pause before a retry: capped exponential backoff with full jitter, or the
-    server's ``Retry-After`` when it gave one, never less.
+def wait_for_retry(*, multiplier: float, max: float) -> Callable[[RetryCallState], float]:
+    """The pause before a retry, as a tenacity wait strategy: capped exponential backoff
+    with full jitter, or the server's ``Retry-After`` when it gave one, never less.
 
     A little jitter on top of a ``Retry-After`` keeps the callers it held back from all
-    coming back in the same millisecond.
+    coming back in the same millisecond. tenacity is imported here, on the first retry,
+    not with the SDK: a call that succeeds never needs it.
     """
+    from tenacity import wait_random_exponential
 
-    def __call__(self, retry_state: RetryCallState) -> float:
+    backoff = wait_random_exponential(multiplier=multiplier, max=max)
+
+    def wait(retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None and outcome.failed else None
         retry_after = error.retry_after if isinstance(error, APIStatusError) else None
         if retry_after is None:
-            return float(super().__call__(retry_state))
+            return float(backoff(retry_state))
         return retry_after + random.uniform(0.0, min(1.0, 0.1 * retry_after))
+
+    return wait
