@@ -7,7 +7,6 @@ durations and poll intervals.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import io
 import json
@@ -23,7 +22,7 @@ import asyncbackups._cli
 import asyncbackups.testing
 from asyncbackups import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_TOKEN
 from asyncbackups._cli import main
-from asyncbackups._cli._parser import build_parser, parse_arguments
+from asyncbackups._cli._parser import serve_namespace, serve_option_names
 from asyncbackups.testing import FakeBackupsAPI
 
 TOKEN = "cli-test-token-5f3a"
@@ -226,34 +225,34 @@ def test_a_refused_description_is_an_api_error_with_its_field(
 
 
 def test_delete_removes_the_backup(api: FakeBackupsAPI, cli: Any) -> None:
-    run = cli("delete", "499")
+    run = cli("delete", "499", "--yes")
 
     assert (run.code, run.out) == (0, "deleted backup 499\n")
     assert 499 not in [backup.id for backup in api.backups()]
 
 
 def test_delete_json(api: FakeBackupsAPI, cli: Any) -> None:
-    run = cli("delete", "495", "--json")
+    run = cli("delete", "495", "--json", "--yes")
 
     assert run.code == 0
     assert run.json() == {"id": 495, "deleted": True}
 
 
 def test_delete_of_a_missing_backup_exits_1_with_one_line(api: FakeBackupsAPI, cli: Any) -> None:
-    run = cli("delete", "9999")
+    run = cli("delete", "9999", "--yes")
 
     assert run.code == 1
-    assert_one_error_line(run, "404")
+    assert_one_error_line(run, "backup 9999 not found", "404")
 
 
 def test_a_json_error_is_one_json_line_on_stderr(api: FakeBackupsAPI, cli: Any) -> None:
-    run = cli("--json", "delete", "9999")
+    run = cli("--json", "delete", "9999", "--yes")
 
     assert run.code == 1
     assert run.out == ""
     assert len(run.err.splitlines()) == 1
     assert run.error_json()["error"] == {
-        "message": "DELETE /api/v1/backups/9999/ -> 404: Not found.",
+        "message": "backup 9999 not found (DELETE /api/v1/backups/9999/ -> 404: Not found.)",
         "exit_code": 1,
         "type": "NotFoundError",
         "status_code": 404,
@@ -271,11 +270,18 @@ def test_restore_with_yes_sends_it(api: FakeBackupsAPI, cli: Any) -> None:
     assert [(r.server_id, r.backup_id) for r in api.restores] == [(12345, 501)]
 
 
+class TypedAnswer(io.StringIO):
+    """stdin as a terminal on which ``answer`` is typed."""
+
+    def isatty(self) -> bool:
+        return True
+
+
 @pytest.mark.parametrize("answer", ["y\n", "YES\n"])
-def test_restore_asks_and_a_yes_sends_it(
+def test_restore_asks_on_a_terminal_and_a_yes_sends_it(
     api: FakeBackupsAPI, cli: Any, monkeypatch: pytest.MonkeyPatch, answer: str
 ) -> None:
-    monkeypatch.setattr("sys.stdin", io.StringIO(answer))
+    monkeypatch.setattr("sys.stdin", TypedAnswer(answer))
 
     run = cli("restore", "12345", "499")
 
@@ -287,20 +293,37 @@ def test_restore_asks_and_a_yes_sends_it(
 
 
 @pytest.mark.parametrize("answer", ["n\n", "\n", "yep\n", ""], ids=["no", "enter", "other", "eof"])
-def test_restore_without_a_yes_sends_nothing(
+def test_restore_without_a_yes_on_the_terminal_sends_nothing(
     api: FakeBackupsAPI, cli: Any, monkeypatch: pytest.MonkeyPatch, answer: str
 ) -> None:
-    monkeypatch.setattr("sys.stdin", io.StringIO(answer))
+    monkeypatch.setattr("sys.stdin", TypedAnswer(answer))
 
     run = cli("restore", "12345", "501")
 
     assert run.code == 5
     assert run.out == ""
-    prompt, error = run.err.splitlines()
-    assert prompt.endswith("[y/N] ")
-    assert error.startswith("error: restore not confirmed")
+    # A terminal echoes the typed Enter; this stand-in does not.
+    prompt, error = run.err.rsplit("error: ", 1)
+    assert prompt.rstrip("\n").endswith("[y/N] ")
+    assert error.startswith("restoring server 12345 from backup 501 not confirmed")
     assert api.restores == []
     assert sum(api.requests.values()) == 0
+
+
+@pytest.mark.parametrize("command", [["restore", "12345", "501"], ["delete", "499", "495"]])
+def test_a_yes_piped_in_is_refused_without_a_terminal(
+    api: FakeBackupsAPI, cli: Any, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # echo y | asyncbackups ...
+
+    run = cli(*command)
+
+    assert run.code == 2
+    assert run.out == ""
+    assert_one_error_line(run, "no terminal", "nothing was sent", "--yes")
+    assert sum(api.requests.values()) == 0
+    assert api.restores == []
+    assert {501, 499, 495} <= {backup.id for backup in api.backups()}
 
 
 def test_restore_json_is_the_api_answer(api: FakeBackupsAPI, cli: Any) -> None:
@@ -376,17 +399,20 @@ def test_wait_on_a_failed_backup_exits_3(api: FakeBackupsAPI, cli: Any) -> None:
 def test_wait_that_times_out_exits_3(api: FakeBackupsAPI, cli: Any) -> None:
     backup_id = cli("create", "1", "--json").json()["id"]
 
-    run = cli("wait", str(backup_id), "--timeout", "0.05", "--poll-interval", "0.01")
+    run = cli("wait", str(backup_id), "--wait-timeout", "0.05", "--poll-interval", "0.01")
 
     assert run.code == 3
     assert f"backup {backup_id} of server 1 (fleet-0001): in_progress" in run.out
     assert_one_error_line(run, str(backup_id), "in_progress")
 
 
-def test_wait_timeout_and_request_timeout_are_told_apart(api: FakeBackupsAPI, cli: Any) -> None:
-    run = cli("--timeout", "5", "wait", "501", "--timeout", "60", "--request-timeout", "5")
+def test_timeout_is_per_request_and_wait_timeout_the_whole_wait(
+    api: FakeBackupsAPI, cli: Any
+) -> None:
+    run = cli("--timeout", "5", "wait", "501", "--wait-timeout", "60", "--timeout", "5")
+    legacy = cli("wait", "501", "--request-timeout", "5")
 
-    assert run.code == 0
+    assert (run.code, legacy.code) == (0, 0)
 
 
 @pytest.mark.parametrize(
@@ -551,7 +577,7 @@ def test_fleet_needs_exactly_one_source_of_ids(cli: Any, argv: list[str]) -> Non
         ["wait", "501", "--timeout", "soon"],
         ["list", "--max-retries", "-1"],
         ["frobnicate"],
-        [],
+        ["wait", "501", "--timeout", "0"],
     ],
 )
 def test_usage_errors_exit_2_with_one_line(api: FakeBackupsAPI, cli: Any, argv: list[str]) -> None:
@@ -625,7 +651,8 @@ def test_help_lists_the_exit_statuses(cli: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", ["list", "create", "delete", "restore", "wait", "fleet", "serve", "demo"]
+    "command",
+    ["list", "get", "create", "delete", "restore", "wait", "fleet", "serve", "demo", "completion"],
 )
 def test_every_command_has_help_with_an_example(cli: Any, command: str) -> None:
     run = cli(command, "--help")
@@ -639,8 +666,8 @@ def test_help_names_the_sdks_environment_variables_and_default_url(cli: Any) -> 
     top = cli("--help")
     listing = cli("list", "--help")
 
-    assert f"  {ENV_TOKEN}     API token (--token wins)" in top.out
-    assert f"  {ENV_BASE_URL}  API base URL (--base-url wins)" in top.out
+    assert f"  {ENV_TOKEN}       API token (--token wins)" in top.out
+    assert f"  {ENV_BASE_URL}    API base URL (--base-url wins)" in top.out
     assert f"(default: ${ENV_TOKEN})" in listing.out
     assert f"(default: ${ENV_BASE_URL}, else {DEFAULT_BASE_URL})" in " ".join(listing.out.split())
 
@@ -701,27 +728,19 @@ def test_serve_on_a_taken_port_exits_1(cli: Any) -> None:
     assert_one_error_line(run, f"cannot listen on 127.0.0.1:{port}")
 
 
-def option_strings(parser: argparse.ArgumentParser) -> set[str]:
-    return {option for action in parser._actions for option in action.option_strings}
+def test_serve_takes_exactly_the_options_of_the_standalone_fake(cli: Any) -> None:
+    standalone = {
+        option
+        for action in asyncbackups.testing.build_parser()._actions
+        for option in action.option_strings
+    } - {"-h", "--help"}
+    served = cli("serve", "--help").out
 
-
-def serve_parser() -> argparse.ArgumentParser:
-    [commands] = [
-        action
-        for action in build_parser()._actions
-        if isinstance(action, argparse._SubParsersAction)
-    ]
-    parser: argparse.ArgumentParser = commands.choices["serve"]
-    return parser
-
-
-def test_serve_takes_exactly_the_options_of_the_standalone_fake() -> None:
-    standalone = option_strings(asyncbackups.testing.build_parser())
-
-    # --json is every command's output switch; the rest must be the standalone fake's.
-    assert option_strings(serve_parser()) - {"--json"} == standalone
+    assert serve_option_names() == standalone
     assert {"--chaos", "--seed", "--ignore-idempotency-keys", "--no-sample-data"} <= standalone
     assert {"--host", "--port", "--token", "--page-size"} <= standalone
+    for option in standalone:
+        assert option in served
 
 
 def test_serve_parses_options_as_the_standalone_fake_does() -> None:
@@ -732,17 +751,13 @@ def test_serve_parses_options_as_the_standalone_fake_does() -> None:
     ]  # fmt: skip
     standalone = vars(asyncbackups.testing.build_parser().parse_args(argv))
 
-    served = vars(parse_arguments(["serve", *argv]))
-
-    assert {name: served[name] for name in standalone} == standalone
+    assert vars(serve_namespace(argv)) == standalone
 
 
 def test_serve_defaults_are_the_standalone_fakes() -> None:
     standalone = vars(asyncbackups.testing.build_parser().parse_args([]))
 
-    served = vars(parse_arguments(["serve"]))
-
-    assert {name: served[name] for name in standalone} == standalone
+    assert vars(serve_namespace([])) == standalone
 
 
 @pytest.mark.parametrize(

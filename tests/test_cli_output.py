@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from asyncbackups._cli import main
+from asyncbackups._cli._output import Column, choose_columns
 from asyncbackups.testing import FakeBackupsAPI
 
 FAILING = 3
@@ -132,3 +133,47 @@ def test_wait_on_a_terminal_ends_with_the_result(
 
     assert code == 0
     assert f"backup {backup_id} of server 1 (fleet-0001): completed" in screen
+
+
+def test_without_rich_a_narrow_terminal_gets_a_table_that_fits(
+    api: FakeBackupsAPI,
+    on_terminal: OnTerminal,
+    without_rich: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    api.state.create_backup(12345, description="a description long enough to fold " * 3)
+
+    code, screen = on_terminal("list", "--server-id", "12345")
+
+    assert code == 0
+    lines = screen.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert lines[0].split()[:4] == ["ID", "SERVER", "TYPE", "STATUS"]
+    assert "EXPIRES" not in lines[0]
+    for backup_id in (501, 499, 495):
+        assert any(line.split()[:2] == [str(backup_id), "12345"] for line in lines)
+    assert sum("fold" in line for line in lines) == 3  # the description folds, whole
+
+
+def test_a_table_keeps_the_priority_columns_and_drops_the_rest_by_priority() -> None:
+    columns = (
+        Column("ID"),
+        Column("STATUS"),
+        Column("NOTE", priority=2, fold=True, min_width=6),
+        Column("SIZE", priority=3),
+    )
+    rows = [["123456", "in_progress", "x" * 40, "1234567"]]
+
+    def fit(width: int | None) -> list[str] | None:
+        keep = choose_columns(columns, rows, width, overhead=lambda n: 2 * (n - 1))
+        return None if keep is None else [columns[index].header for index in keep]
+
+    assert fit(None) == ["ID", "STATUS", "NOTE", "SIZE"]
+    assert fit(200) == ["ID", "STATUS", "NOTE", "SIZE"]
+    assert fit(36) == ["ID", "STATUS", "NOTE", "SIZE"]  # the note folds to 6
+    assert fit(35) == ["ID", "STATUS", "NOTE"]
+    assert fit(27) == ["ID", "STATUS", "NOTE"]
+    assert fit(26) == ["ID", "STATUS"]
+    assert fit(19) == ["ID", "STATUS"]
+    assert fit(18) is None  # one field a line then

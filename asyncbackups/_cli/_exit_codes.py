@@ -21,22 +21,31 @@ class ExitCode(enum.IntEnum):
 
 EXIT_STATUS_HELP = """\
 exit status:
-  0    success
-  1    API or network error (an HTTP error status, no connection, a malformed answer)
-  2    usage error (a bad option or ID, no token, an unreadable --from-file)
+  0    success (also when the reader of the output left early, as | head does)
+  1    API or network error (an error status, no connection, a malformed
+       answer), or the output could not be written (a full disk)
+  2    usage error (a bad option or ID, no token, an unreadable --from-file),
+       or restore/delete refused: no terminal to ask on and no --yes
   3    a backup ended FAILED, or waiting for it timed out
   4    fleet finished, but some servers failed (see the summary)
-  5    restore not confirmed: nothing was sent
-  130  interrupted (Ctrl-C)"""
+  5    restore or delete not confirmed on the terminal: nothing was sent
+  130  interrupted (Ctrl-C); fleet prints the outcomes it has first"""
 
 
 class CommandError(Exception):
     """Ends a command: the message becomes its one error line, ``exit_code`` its status."""
 
-    def __init__(self, message: str, exit_code: ExitCode = ExitCode.API_ERROR) -> None:
+    def __init__(
+        self,
+        message: str,
+        exit_code: ExitCode = ExitCode.API_ERROR,
+        *,
+        cause: BaseException | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+        self.cause = cause
 
 
 class UsageError(CommandError):

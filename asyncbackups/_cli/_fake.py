@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from asyncbackups import Backup, BackupsClient, BackupType, FleetResult
+from asyncbackups import Backup, BackupOutcome, BackupsClient, BackupType, FleetResult
 
 from ._exit_codes import CommandError, ExitCode, UsageError
-from ._output import Output, backup_json, one_line, outcome_json
+from ._fleet_run import FleetRun, ServerIds
+from ._invocation import Invocation
+from ._messages import Explainer
+from ._output import backup_json, escape, one_line, outcome_json
 
 if TYPE_CHECKING:
     from asyncbackups.testing import FakeBackupsAPI
@@ -28,13 +32,14 @@ _HOST = "127.0.0.1"
 # -- serve --------------------------------------------------------------------------------
 
 
-def serve_command(args: argparse.Namespace, out: Output) -> int:
+def serve_command(invocation: Invocation, args: argparse.Namespace) -> int:
     """``serve``: the fake API until SIGINT/SIGTERM, as ``python -m asyncbackups.testing``.
 
     Prints its URL and token: the fake's own (``--token``), never the caller's.
     """
     from asyncbackups.testing import announce, fake_from_arguments, run
 
+    out = invocation.out
     try:
         api = fake_from_arguments(args)
     except (ValueError, LookupError) as error:  # a bad token, an unknown failing server
@@ -54,12 +59,12 @@ def serve_command(args: argparse.Namespace, out: Output) -> int:
 # -- demo ---------------------------------------------------------------------------------
 
 
-def demo_command(args: argparse.Namespace, out: Output) -> int:
+def demo_command(invocation: Invocation, *, servers: int, backup_seconds: float) -> int:
     """``demo``: a fleet backup against an in-process fake, then list, restore, delete.
 
     Exit status 0 when it ran: the servers it sets up to fail are part of the show.
     """
-    return asyncio.run(_demo(args.servers, args.backup_seconds, out))
+    return asyncio.run(_demo(invocation, servers, backup_seconds))
 
 
 def _failing_servers(servers: int) -> list[int]:
@@ -84,9 +89,10 @@ def _to_delete(fleet: FleetResult, listed: Sequence[Backup]) -> tuple[Backup, st
     return None
 
 
-async def _demo(servers: int, backup_seconds: float, out: Output) -> int:
+async def _demo(invocation: Invocation, servers: int, backup_seconds: float) -> int:
     from asyncbackups.testing import FakeBackupsAPI
 
+    out = invocation.out
     started = time.monotonic()
     failing = _failing_servers(servers)
     # Polls a tenth of a backup apart at first, never more than a fifth: a wait hears of
@@ -102,32 +108,41 @@ async def _demo(servers: int, backup_seconds: float, out: Output) -> int:
         host=_HOST,
     )
     async with api, BackupsClient(api.token, base_url=api.base_url) as client:
+        invocation.state.explainer = Explainer(api.base_url)
         report["base_url"] = api.base_url
         if not out.json_mode:
             fails = " and ".join(map(str, failing)) or "none"
+            out.line(f"Fake Backups API in this process at {api.base_url}")
             out.line(
-                f"Fake Backups API in this process at {api.base_url}: {servers} servers, "
-                f"backups take {backup_seconds:g} s, servers set to fail: {fails}."
+                f"{servers} servers, backups take {backup_seconds:g} s, "
+                f"servers set to fail: {fails}."
             )
-        fleet_started = time.monotonic()
-        with out.fleet_progress(servers, label=f"backing up {servers} servers") as bar:
-            fleet = await client.backups.create_many(
-                range(1, servers + 1),
-                description="asyncbackups demo",
-                wait=True,
-                poll_interval=poll_interval,
-                max_poll_interval=backup_seconds / 5,
-                on_progress=bar.record,
-            )
-        fleet_seconds = time.monotonic() - fleet_started
+        run = FleetRun(invocation, ServerIds(range(1, servers + 1)), wait=True, description=None)
+        landed: list[BackupOutcome] = []
+        stream = client.backups.stream_many(
+            range(1, servers + 1),
+            description="asyncbackups demo",
+            wait=True,
+            poll_interval=poll_interval,
+            max_poll_interval=backup_seconds / 5,
+            on_created=run.progress.created,
+        )
+        with run.progress:
+            async with contextlib.aclosing(stream) as outcomes:
+                async for outcome in outcomes:
+                    landed.append(outcome)
+                    run.land(outcome, quiet_json=True)
+        landed.sort(key=lambda outcome: outcome.server_id)
+        fleet = FleetResult(landed)
+        fleet_seconds = time.monotonic() - run.started
         report["fleet"] = {
             "succeeded": len(fleet.succeeded),
             "failed": len(fleet.failed),
             "seconds": round(fleet_seconds, 3),
-            "failures": [outcome_json(outcome) for outcome in fleet.failed],
+            "failures": [outcome_json(outcome, invocation.explain) for outcome in fleet.failed],
         }
         if not out.json_mode:
-            out.fleet_summary(fleet, seconds=fleet_seconds)
+            run.report(interrupted=False)
 
         listed: list[Backup] = []
         chosen = next((o for o in fleet.succeeded if o.backup is not None), None)
@@ -145,7 +160,7 @@ async def _demo(servers: int, backup_seconds: float, out: Output) -> int:
                 out.backups(listed, title=f"Backups of server {chosen.server_id}")
                 out.line(
                     f"restore of server {chosen.server_id} from backup {chosen.backup.id}: "
-                    f"{result.status or 'accepted'}"
+                    f"{escape(result.status or 'accepted')}"
                 )
 
         victim = _to_delete(fleet, listed)
