@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
@@ -30,6 +31,21 @@ RESULTS = HERE / "results"
 # Smoke runs go here, out of version control, so they never replace a full run's figures.
 QUICK_RESULTS = RESULTS / "quick"
 TOKEN = "bench-token"
+# How busy the machine was when the benchmark started (its results record it beside the
+# load when they are written): 1, 5 and 15 minute averages of runnable processes.
+STARTING_LOAD = tuple(round(load, 2) for load in os.getloadavg())
+# The distributions whose versions every result records.
+_DISTRIBUTIONS = (
+    "aiohttp",
+    "yarl",
+    "multidict",
+    "attrs",
+    "cattrs",
+    "tenacity",
+    "orjson",
+    "httpx",
+    "requests",
+)
 
 
 # With two cores, the client under test gets one and the server the other, so neither
@@ -81,10 +97,26 @@ def _git(*arguments: str) -> str:
 
 def source_info() -> dict[str, Any]:
     """Which SDK code was measured: the commit, and whether the package had local edits."""
+    changed = _git("status", "--porcelain", "--", "asyncbackups").splitlines()
     return {
         "commit": _git("rev-parse", "--short", "HEAD") or None,
-        "package_modified": bool(_git("status", "--porcelain", "--", "asyncbackups")),
+        "package_modified": bool(changed),
+        # Which of the package's files differed from the commit (a CLI edit, say, does not
+        # touch what a client benchmark measures).
+        "package_modified_files": sorted(line.split(maxsplit=1)[1] for line in changed),
+        "benchmarks_modified": bool(_git("status", "--porcelain", "--", "benchmarks/*.py")),
     }
+
+
+def versions() -> dict[str, str | None]:
+    """The installed version of each library a benchmark touches (None: not installed)."""
+    found: dict[str, str | None] = {}
+    for name in _DISTRIBUTIONS:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
 
 
 def machine_info() -> dict[str, Any]:
@@ -105,8 +137,12 @@ def machine_info() -> dict[str, Any]:
         "asyncbackups": asyncbackups.__version__,
         "orjson": orjson_version,
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        # Other work on the machine skews results; this says how busy it was (1, 5, 15 min).
+        "versions": versions(),
+        # Other work on the machine skews results; this says how busy it was (1, 5, 15 min),
+        # when the results were written and when the benchmark started. A benchmark's own
+        # client and server count too: about 2 on two cores is the benchmark alone.
         "load_average": [round(load, 2) for load in os.getloadavg()],
+        "load_average_at_start": list(STARTING_LOAD),
     }
 
 
@@ -251,9 +287,16 @@ def fake_api(
     )
 
 
-def static_server() -> ServerProcess:
-    """The minimal keep-alive responder of ``_static_server.py`` in its own process."""
-    return ServerProcess([sys.executable, str(HERE / "_static_server.py"), "--port", "0"])
+def static_server(*, backups: int | None = None) -> ServerProcess:
+    """The minimal keep-alive responder of ``_static_server.py`` in its own process.
+
+    It answers the documentation's 3-backup page, or with ``backups`` a page of that many
+    (``bench_decode.build_page``).
+    """
+    command = [sys.executable, str(HERE / "_static_server.py"), "--port", "0"]
+    if backups is not None:
+        command += ["--backups", str(backups)]
+    return ServerProcess(command)
 
 
 def process_cpu_seconds(pid: int) -> float:

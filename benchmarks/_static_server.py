@@ -1,12 +1,13 @@
 """A minimal, fast HTTP/1.1 keep-alive responder, so client benchmarks measure the client.
 
 Every ``GET /api/v1/backups/...`` gets the same prebuilt answer: the API documentation's
-3-backup list page as JSON, with ``Content-Type: application/json`` and a ``Date``
+3-backup list page as JSON (or, with ``--backups N``, ``bench_decode.build_page(N)``: a
+DRF page of N varied backups), with ``Content-Type: application/json`` and a ``Date``
 header (refreshed once a second). Anything else is a 404. It parses just enough HTTP:
 the request line, ``Content-Length`` (a body is skipped) and ``Connection: close``;
 pipelined requests are answered in order with one write.
 
-Run: ``python benchmarks/_static_server.py --port 0``; it prints
+Run: ``python benchmarks/_static_server.py --port 0 [--backups N]``; it prints
 ``listening on http://127.0.0.1:PORT/api/v1/`` once ready, and stops on SIGTERM/SIGINT.
 """
 
@@ -125,10 +126,17 @@ async def serve(port: int) -> None:
 
 
 def main() -> None:
-    """Parse ``--port`` and serve."""
+    """Parse ``--port`` (and ``--backups``) and serve."""
+    global _BODY
     parser = argparse.ArgumentParser(description="A static keep-alive responder.")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--backups", type=int, help="serve a page of this many backups")
     args = parser.parse_args()
+    if args.backups is not None:
+        from bench_decode import build_page
+
+        # _Answers.refresh() reads this module global, so every answer carries the page.
+        _BODY = build_page(args.backups)
     asyncio.run(serve(args.port))
 
 
