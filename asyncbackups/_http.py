@@ -52,6 +52,7 @@ USER_AGENT = (
 # Server text quoted in an exception message is cut to this many characters.
 _MAX_DETAIL = 300
 _MAX_REDIRECTS = 3
+_TARGETS_CACHED = 1024
 
 # aiohttp silently repeats a GET or DELETE once when a kept-alive connection drops. The
 # repeat is invisible to callers, yet the first try may have reached the server; this
@@ -214,6 +215,7 @@ class HTTPTransport:
         self._counters = counters
         self._session_timeout = options.timeout
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._targets: dict[tuple[str, tuple[tuple[str, str], ...]], URL] = {}
         self._max_concurrency = options.max_concurrency
         self._slots = _Slots(options.max_concurrency)
         self._session = session
@@ -259,6 +261,9 @@ class HTTPTransport:
             # passes only what is its own (aiohttp merges per-request headers anew).
             self._session = aiohttp.ClientSession(
                 connector=connector,
+                # The API sets no cookies, and the token is the only credential: a real
+                # jar would filter cookies for every request for nothing.
+                cookie_jar=aiohttp.DummyCookieJar(),
                 timeout=self._timeout(self._session_timeout),
                 headers=self._secret_headers.session_headers(
                     with_token=not self._token_per_request
@@ -327,12 +332,33 @@ class HTTPTransport:
         return None if target is None else str(target)
 
     def _request_options(self, request: Request, options: ClientOptions) -> dict[str, Any]:
+        if not self._borrowed and options.timeout == self._session_timeout and not self._proxy:
+            return {}  # the common case: everything is on the session already
         extra: dict[str, Any] = {}
         if self._borrowed or options.timeout != self._session_timeout:
             extra["timeout"] = self._timeout(options.timeout)
         if self._proxy is not None:
             extra["proxy"] = self._proxy
         return extra
+
+    def _target(self, url: str, params: Mapping[str, str] | None) -> URL:
+        """The request's URL, built and encoded once per distinct URL and query.
+
+        aiohttp would otherwise parse the string and re-encode the query on every
+        request; a client asks for the same few URLs over and over (measured: a few
+        microseconds a request, see benchmarks/bench_throughput.py).
+        """
+        key = (url, tuple(params.items())) if params else (url, ())
+        target = self._targets.get(key)
+        if target is None:
+            target = URL(url)
+            if params:
+                target = target.update_query(params)
+            target = URL(str(target), encoded=True)
+            if len(self._targets) >= _TARGETS_CACHED:
+                self._targets.clear()
+            self._targets[key] = target
+        return target
 
     def _headers(self, request: Request, options: ClientOptions) -> Mapping[str, str] | None:
         headers = request.headers
@@ -365,8 +391,7 @@ class HTTPTransport:
             self._counters.requests[request.route] += 1
             async with session.request(
                 request.method,
-                url,
-                params=request.params,
+                self._target(url, request.params),
                 data=request.data,
                 headers=headers if secret is None else secret.merge(headers),
                 allow_redirects=False,

@@ -354,7 +354,18 @@ class Poller:
         waiter.server_id = backup.server_id
         changed = not waiter.heard or backup != waiter.last
         waiter.heard = True
-        waiter.last = backup
+        last = waiter.last
+        if (
+            waiter.on_done is not None
+            and last is not None
+            and not backup.is_final
+            and backup.status == last.status
+        ):
+            # A watch keeps what it holds while nothing that matters changed: a fleet
+            # of a hundred thousand must not hold a fresh copy of every backup per round.
+            pass
+        else:
+            waiter.last = backup
         if not backup.status.is_known and backup.status not in self._warned:
             self._warned.add(backup.status)
             logger.warning(
