@@ -57,6 +57,21 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHONS[:1])
+def docs(session: nox.Session) -> None:
+    """Build the documentation site, strictly: `nox -s docs` (`-- serve` for a live preview).
+
+    `mkdocs build --strict` fails on any warning: a broken link or cross-reference, a
+    missing image, snippet or help text. The site lands in build/site/.
+    """
+    session.install("-e", ".[docs]")
+    session.env["NO_MKDOCS_2_WARNING"] = "1"  # Material's banner about MkDocs 2, not ours
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:])
+    else:
+        session.run("mkdocs", "build", "--strict", *session.posargs)
+
+
+@nox.session(python=PYTHONS[:1])
 def bench(session: nox.Session) -> None:
     """Run every benchmark: each prints a table and writes JSON under benchmarks/results/."""
     session.install("-e", ".[fast,cli]", "httpx", "requests", "matplotlib")

@@ -36,6 +36,7 @@ class _NotGiven:
 
 
 NOT_GIVEN: Final = _NotGiven()
+"""The default of ``with_options``' arguments: "keep this client's value"."""
 
 
 class BackupsClient:
@@ -186,8 +187,11 @@ class BackupsClient:
 
     @property
     def stats(self) -> ClientStats:
-        """A read-only snapshot of what this client did: requests by route, retries,
-        reconciles, rate-limit pauses, poll rounds and bytes read."""
+        """A read-only snapshot of what this client (and its copies) did.
+
+        Requests by route, retries, reconciles, rate-limit pauses, poll rounds and bytes
+        read; see :class:`ClientStats`.
+        """
         return self._counters.snapshot()
 
     @property

@@ -49,6 +49,7 @@ USER_AGENT = (
     f"asyncbackups/{__version__} aiohttp/{aiohttp.__version__} "
     f"python/{sys.version_info.major}.{sys.version_info.minor}"
 )
+"""The ``User-Agent`` the client sends: the SDK, aiohttp and Python versions."""
 # Server text quoted in an exception message is cut to this many characters.
 _MAX_DETAIL = 300
 _MAX_REDIRECTS = 3

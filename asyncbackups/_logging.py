@@ -21,6 +21,7 @@ import sys
 __all__ = ["ENV_LOG", "configure_from_environment"]
 
 ENV_LOG = "ASYNCBACKUPS_LOG"
+"""The environment variable (``debug``, ``info`` or ``warning``) that turns on logging."""
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 _MARK = "_asyncbackups_env_handler"
 

@@ -27,8 +27,11 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL = "https://admin.vps.org/api/v1/"
+"""The API's base URL when neither ``base_url=`` nor ``$ASYNCBACKUPS_BASE_URL`` says."""
 ENV_TOKEN = "ASYNCBACKUPS_TOKEN"
+"""The environment variable a client reads its token from when given none."""
 ENV_BASE_URL = "ASYNCBACKUPS_BASE_URL"
+"""The environment variable a client reads its base URL from when given none."""
 
 # Headers the SDK owns: extra headers never replace them.
 _RESERVED_HEADERS = frozenset({"authorization", "content-type", "idempotency-key", "host"})
