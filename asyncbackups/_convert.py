@@ -64,7 +64,14 @@ def _structure_str(value: Any, _: type) -> str:
 def _structure_datetime(value: Any, _: type) -> datetime:
     if type(value) is not str:
         raise TypeError(f"expected an ISO 8601 timestamp, got {type(value).__name__}")
-    parsed = datetime.fromisoformat(value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        # RFC 3339 allows "t" and "z" in lower case, which fromisoformat refuses before
+        # Python 3.12 and msgspec (the fast path) reads: read them the same way.
+        if "t" not in value and "z" not in value:
+            raise
+        parsed = datetime.fromisoformat(value.replace("t", "T").replace("z", "Z"))
     if parsed.tzinfo is None:
         # The API documents UTC; a timestamp without an offset is read as UTC rather than
         # handed out naive, because naive and aware datetimes cannot even be compared.

@@ -28,6 +28,7 @@ from ._errors import (
     ResponseValidationError,
     ServerError,
 )
+from ._fast_decode import decode_page_bytes
 from ._models import Backup, BackupType, RestoreResult
 
 loads: Callable[[bytes], Any]
@@ -307,6 +308,9 @@ def parse_backups(body: bytes | str) -> list[Backup]:
         body = body.encode()
     if not isinstance(body, bytes):
         raise TypeError(f"body must be bytes or str, not {type(body).__name__}")
+    fast = decode_page_bytes(body)
+    if fast is not None:
+        return fast[0]
     response = Response(method="GET", url=BACKUPS_PATH, status=200, headers={}, body=body)
     backups, _ = decode_page(response)
     return backups

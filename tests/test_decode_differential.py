@@ -10,6 +10,7 @@ and would otherwise hide a hook that refuses too much.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -17,7 +18,7 @@ import attrs
 import cattrs
 from cattrs.errors import AttributeValidationNote, IterableValidationNote
 from conftest import BACKUP_495, BACKUP_499, BACKUP_501, CREATED_502
-from hypothesis import example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from asyncbackups import Backup, BackupStatus, BackupType, ResponseValidationError
@@ -159,6 +160,14 @@ timestamps = st.one_of(
             "20250116T030000Z",
             "2025-01-16 03:00:00Z",
             "2025-01-16T03:00:00.123456789Z",
+            "2025-01-16t03:00:00z",
+            "2025-01-16t03:00:00Z",
+            "2025-01-16T03:00:00z",
+            "2025-01-16T03:00:60Z",
+            "2025-01-16T03:00:00.1Z",
+            "2025-01-16T03:00Z",
+            "2025-01-16T03:00:00+0000",
+            "2025-01-16T03:00:00-00:00",
             "9999-12-31T23:59:59Z",
             "9999-12-31T23:59:59",
             "9999-12-31T23:59:59+01:00",
@@ -268,3 +277,40 @@ def test_fast_list_decoder_and_detailed_converter_agree_naming_the_first_bad_ind
         assert len(got) == len(expected) == len(values)
         for backup, reference in zip(got, expected, strict=True):
             _assert_same_backup(backup, reference)
+
+
+# -- the optional msgspec fast path for list pages ------------------------------------
+
+
+def _general_page(body: bytes) -> Any:
+    from asyncbackups._protocol import Response, decode_page_parts
+
+    response = Response(method="GET", url="backups/", status=200, headers={}, body=body)
+    try:
+        raw, next_link, count = decode_page_parts(response)
+        return decode_backups(raw), next_link, count
+    except ResponseValidationError:
+        return None
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    values=st.lists(backup_like(), max_size=4),
+    next_link=st.none() | st.just("") | st.text(max_size=10) | st.integers(),
+    count=st.none() | st.integers(min_value=-5, max_value=2**70) | st.text(max_size=3),
+)
+def test_the_fast_page_path_accepts_only_what_the_general_path_accepts_alike(
+    values: list[Any], next_link: Any, count: Any
+) -> None:
+    from asyncbackups._fast_decode import decode_page_bytes
+
+    body = json.dumps({"count": count, "next": next_link, "results": values}).encode()
+    fast = decode_page_bytes(body)
+    if fast is None:
+        return  # the general path decides alone
+    general = _general_page(body)
+    assert general is not None, "the fast path accepted a page the general path refuses"
+    assert fast[1:] == general[1:]
+    assert len(fast[0]) == len(general[0])
+    for got, expected in zip(fast[0], general[0], strict=True):
+        _assert_same_backup(got, expected)
