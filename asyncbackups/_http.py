@@ -212,6 +212,9 @@ class HTTPTransport:
         # defaults: on a borrowed session, and behind a proxy, since aiohttp copies a
         # session's default Authorization into Proxy-Authorization for the proxy.
         self._token_per_request = self._borrowed or self._proxy is not None
+        # Whether requests carry options of their own (a borrowed session's timeout, a
+        # proxy) rather than leaving everything to the session.
+        self._per_request_options = self._borrowed or self._proxy is not None
         self._redactor = Redactor(token)
         self._counters = counters
         self._session_timeout = options.timeout
@@ -257,6 +260,7 @@ class HTTPTransport:
             if self._proxy is None:
                 self._proxy = _environment_proxy(self._base_url)
                 self._token_per_request = self._proxy is not None
+                self._per_request_options = self._proxy is not None
             connector = aiohttp.TCPConnector(limit=self._max_concurrency, ttl_dns_cache=300)
             # Our own session carries the headers and timeout, so that a request
             # passes only what is its own (aiohttp merges per-request headers anew).
@@ -374,14 +378,17 @@ class HTTPTransport:
         if not slots.take():
             await slots.wait_and_take()
         counter: list[int] | None = None
-        extra = self._request_options(request, options)
+        # The common case costs no call: everything is on the session already.
+        extra = self._request_options(request, options) if self._per_request_options else {}
+        if options.timeout != self._session_timeout and not extra:
+            extra = self._request_options(request, options)
         if request.method == "DELETE":
             counter = [0]
             reset = _ATTEMPTS.set(counter)
             # Chained after the session's own middlewares (read from aiohttp's private
             # attribute: a per-request list would otherwise replace them).
             extra["middlewares"] = (*getattr(session, "_middlewares", ()), _count_attempts)
-        headers = self._headers(request, options)
+        headers = request.headers if not options.headers else self._headers(request, options)
         secret = self._secret_headers if self._token_per_request else None
         failure: BackupsError | None = None
         try:
@@ -400,7 +407,16 @@ class HTTPTransport:
             ) as answer:
                 status = answer.status
                 answer_headers = answer.headers
-                body = await self._read_body(answer, request, url, options.max_response_bytes)
+                cap = options.max_response_bytes
+                length = answer.content_length
+                if (
+                    length is not None
+                    and length <= cap
+                    and "Content-Encoding" not in answer_headers
+                ):
+                    body = await answer.read()  # the fast path: no more than declared
+                else:
+                    body = await self._read_body(answer, request, url, cap)
             if status == 429:
                 self._note_rate_limit(answer_headers, options)
         # Each failure is turned into our own error here and raised after the except
