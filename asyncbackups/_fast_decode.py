@@ -19,7 +19,7 @@ from typing import Any
 
 from ._models import Backup
 
-__all__ = ["FAST", "decode_page_bytes"]
+__all__ = ["decode_page_bytes"]
 
 
 def _build() -> Any:
@@ -36,18 +36,25 @@ def _build() -> Any:
     return msgspec.json.Decoder(_Page)
 
 
-_DECODER = _build()
-FAST = _DECODER is not None
-"""Whether msgspec is installed, so list pages take the fast path."""
+# Built on the first page, not at import: importing msgspec costs the SDK's own import
+# time a tenth (benchmarks/bench_import.py).
+_DECODERS: list[Any] = []
+
+
+def _decoder() -> Any:
+    if not _DECODERS:
+        _DECODERS.append(_build())
+    return _DECODERS[0]
 
 
 def decode_page_bytes(body: bytes) -> tuple[list[Backup], str | None, int | None] | None:
     """A DRF page's backups, ``next`` link and usable ``count``; ``None`` to take the
     general path (no msgspec, a bare list, anything unusual)."""
-    if _DECODER is None:
+    decoder = _DECODERS[0] if _DECODERS else _decoder()
+    if decoder is None:
         return None
     try:
-        page = _DECODER.decode(body)
+        page = decoder.decode(body)
     except Exception:  # msgspec refused it: the general path accepts or explains
         return None
     next_link = page.next

@@ -17,7 +17,8 @@ The SDK picks up orjson (the ``fast`` extra) at import, so each JSON backend run
 own subprocess: one as installed, one with orjson made unimportable. Within a process
 the contenders alternate; each figure is the median of several timed repetitions.
 
-Target: SDK <= 2x json.loads, with and without orjson.
+Targets: SDK <= 1.5 x stdlib json.loads in the default install, and <= 0.75 x it with
+the ``[fast]`` extra (orjson and msgspec).
 
 Run: ``python benchmarks/bench_decode.py [--quick]``.
 """
@@ -37,7 +38,8 @@ from typing import Any
 from _seed import SEED_BACKUPS
 
 PAGE_LENGTH = 1000
-TARGET_RATIO = 2.0
+# The default install, and the [fast] extra (orjson parses, msgspec decodes pages).
+TARGET_RATIO = {"json": 1.5, "orjson": 0.75}
 _STATUSES = ("completed", "completed", "completed", "in_progress", "failed")
 
 
@@ -84,9 +86,11 @@ def _calibrate(function: Callable[[], Any], seconds: float) -> int:
 
 
 def child(backend: str, repetitions: int, seconds: float) -> dict[str, Any]:
-    """Measure in this process, with orjson blocked when ``backend`` is ``"json"``."""
+    """Measure in this process; ``"json"`` is the default install, with the ``[fast]``
+    extra's orjson and msgspec both blocked."""
     if backend == "json":
         sys.modules["orjson"] = None  # type: ignore[assignment]  # makes the import fail
+        sys.modules["msgspec"] = None  # type: ignore[assignment]
     from asyncbackups import parse_backups
 
     # asyncbackups imports orjson at import when it can: whether it is loaded says which
@@ -183,8 +187,8 @@ def main() -> None:
                 "us_per_page": us,
                 "us_per_backup_sdk": us["sdk"] / PAGE_LENGTH,
                 "sdk_over_json_loads": ratio,
-                "target": f"<= {TARGET_RATIO}",
-                "verdict": verdict(ratio, TARGET_RATIO, at_least=False),
+                "target": f"<= {TARGET_RATIO[backend]}",
+                "verdict": verdict(ratio, TARGET_RATIO[backend], at_least=False),
             }
         )
     headers = [
