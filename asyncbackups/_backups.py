@@ -421,7 +421,6 @@ class BackupsAPI:
             description=description,
             wait=wait,
             concurrency=concurrency,
-            wait_timeout=None if wait_timeout is None else float(wait_timeout),
             schedule=self._schedule(poll_interval, max_poll_interval, wait_timeout),
             resume=resume,
             on_created=on_created,
@@ -434,7 +433,6 @@ class BackupsAPI:
         description: str | None,
         wait: bool,
         concurrency: int,
-        wait_timeout: float | None,
         schedule: Schedule,
         resume: bool,
         on_created: Callable[[BackupOutcome], Any] | None,
@@ -452,7 +450,6 @@ class BackupsAPI:
             adopt=adopt,
             poller=self._poller if wait else None,
             schedule=schedule,
-            wait_timeout=wait_timeout,
             concurrency=concurrency,
             on_created=on_created,
         )

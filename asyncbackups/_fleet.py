@@ -133,7 +133,6 @@ async def stream_fleet(
     adopt: Callable[[int], Awaitable[Backup | None]] | None,
     poller: Poller | None,
     schedule: Schedule,
-    wait_timeout: float | None,
     concurrency: int,
     on_created: Callable[[BackupOutcome], Any] | None = None,
 ) -> AsyncGenerator[BackupOutcome]:
