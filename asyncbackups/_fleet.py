@@ -107,7 +107,7 @@ async def _each_id(server_ids: ServerIds) -> AsyncIterator[int]:
     """The IDs one by one, checked as they arrive; repeats are refused."""
     if isinstance(server_ids, str | bytes):
         raise TypeError("server_ids must be an iterable of ints, not a string")
-    seen: set[int] = set()
+    seen = _SeenIds()
     if isinstance(server_ids, AsyncIterable):
         async for server_id in server_ids:
             yield _checked(server_id, seen)
@@ -118,12 +118,44 @@ async def _each_id(server_ids: ServerIds) -> AsyncIterator[int]:
         raise TypeError(f"server_ids must be an iterable of ints, not {type(server_ids).__name__}")
 
 
-def _checked(server_id: object, seen: set[int]) -> int:
+def _checked(server_id: object, seen: _SeenIds) -> int:
     checked = check_id(server_id, "server_id")
-    if checked in seen:
+    if not seen.add(checked):
         raise ValueError(f"server_ids repeats [{checked}]; each server is backed up once")
-    seen.add(checked)
     return checked
+
+
+class _SeenIds:
+    """The IDs a run has read, to refuse repeats: a bit per ID up to a few million,
+    a set beyond.
+
+    A set of a hundred thousand ints costs some 6 MB; server IDs are small positive
+    ints, for which a bitmap costs an eighth of a byte each.
+    """
+
+    __slots__ = ("_bits", "_large")
+
+    _BITMAP_LIMIT = 1 << 25  # 4 MiB of bits at most
+
+    def __init__(self) -> None:
+        self._bits = bytearray()
+        self._large: set[int] = set()
+
+    def add(self, value: int) -> bool:
+        """Record ``value``; ``False`` if it was already there."""
+        if value >= self._BITMAP_LIMIT:
+            if value in self._large:
+                return False
+            self._large.add(value)
+            return True
+        index, bit = divmod(value, 8)
+        if index >= len(self._bits):
+            self._bits.extend(bytes(max(index + 1 - len(self._bits), len(self._bits))))
+        mask = 1 << bit
+        if self._bits[index] & mask:
+            return False
+        self._bits[index] |= mask
+        return True
 
 
 async def stream_fleet(
@@ -161,7 +193,7 @@ async def stream_fleet(
         server_id = waiter.server_id if waiter.server_id is not None else 0
         adopted = server_id in adopted_waiting
         adopted_waiting.discard(server_id)
-        land(BackupOutcome(server_id, waiter.last, waiter.error, adopted=adopted))
+        land(BackupOutcome(server_id, waiter.seen(), waiter.error, adopted=adopted))
 
     shared: dict[str, str] = {}
 

@@ -26,6 +26,7 @@ import logging
 import math
 import random
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 from ._callbacks import call_back
@@ -36,7 +37,7 @@ from ._errors import (
     NotFoundError,
     WaitTimeoutError,
 )
-from ._models import Backup, BackupStatus, BackupType
+from ._models import Backup, BackupStatus, BackupType, ServerRef
 from ._reading import Reader
 from ._retry_policy import Safety, is_retryable
 from ._stats import Counters
@@ -92,6 +93,7 @@ class Waiter:
 
     __slots__ = (
         "backup_id",
+        "brief",
         "earliest",
         "error",
         "heard",
@@ -103,8 +105,6 @@ class Waiter:
         "schedule",
         "server_id",
         "started",
-        "updates",
-        "woken",
     )
 
     def __init__(
@@ -130,14 +130,44 @@ class Waiter:
         self.error: BaseException | None = None
         self.last_error: BackupsError | None = None  # the latest failed poll, if unhealed
         self.on_done = on_done  # watches only: told once the wait is over
-        # Made only when needed: a list and a future per wait would cost a fleet of a
-        # hundred thousand servers some 15 MB more.
-        self.updates: list[Backup] | None = None
-        self.woken: asyncio.Future[None] | None = None
+        # A watch holds what it saw as a small tuple rather than a Backup with its
+        # ServerRef: name, created_at, status and description (see seen()).
+        self.brief: tuple[str | None, datetime, BackupStatus, str | None] | None = None
 
     @property
     def backup_type(self) -> BackupType | None:
-        return self.last.backup_type if self.last is not None else None
+        if self.last is not None:
+            return self.last.backup_type
+        return BackupType.MANUAL if self.brief is not None else None
+
+    def compact(self) -> None:
+        """Hold the last backup seen as a brief (a watch of a manual backup only)."""
+        last = self.last
+        if last is not None and last.backup_type is BackupType.MANUAL and not last.message:
+            self.brief = (last.server.name, last.created_at, last.status, last.description)
+            self.last = None
+
+    def seen(self) -> Backup | None:
+        """The last state seen of the backup, ``None`` if none was ever read."""
+        if self.last is not None or self.brief is None or self.server_id is None:
+            return self.last
+        name, created_at, status, description = self.brief
+        return Backup(
+            id=self.backup_id,
+            server=ServerRef(id=self.server_id, name=name),
+            backup_type=BackupType.MANUAL,
+            status=status,
+            size_mb=None,
+            created_at=created_at,
+            expires_at=None,
+            description=description,
+        )
+
+    @property
+    def status(self) -> BackupStatus | None:
+        if self.last is not None:
+            return self.last.status
+        return self.brief[2] if self.brief is not None else None
 
     @property
     def deadline(self) -> float | None:
@@ -157,6 +187,18 @@ class Waiter:
         self.polls += 1
         self.next_due = now + interval
         self.earliest = now + interval * _EARLY_FRACTION if not at_least else self.next_due
+
+
+class TaskWaiter(Waiter):
+    """A ``wait_until_completed`` call's waiter: the updates its task has yet to hear,
+    and the future it sleeps on (a fleet's watches have neither)."""
+
+    __slots__ = ("updates", "woken")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.updates: list[Backup] | None = None
+        self.woken: asyncio.Future[None] | None = None
 
 
 class Poller:
@@ -203,7 +245,7 @@ class Poller:
             await call_back(on_update, last)
             return _settle(last)
         # A Backup was just read, so its first poll can wait; a bare ID is read at once.
-        waiter = Waiter(
+        waiter = TaskWaiter(
             backup_id,
             last,
             schedule,
@@ -232,7 +274,7 @@ class Poller:
     ) -> Waiter:
         """Follow ``backup`` without a task; ``on_done(waiter)`` runs once it is over.
 
-        Then ``waiter.last`` is the last state seen and ``waiter.error`` why the wait
+        Then ``waiter.seen()`` is the last state seen and ``waiter.error`` why the wait
         failed (``BackupFailedError``, ``WaitTimeoutError``...), or ``None``. The wait
         gives up ``schedule.timeout`` seconds after it began.
         """
@@ -251,6 +293,7 @@ class Poller:
             # (a probe stuck in progress must not leave every other watch unpolled).
             first_due = now + _BLIND_FACTOR * schedule.max_poll_interval
         waiter = Waiter(backup.id, backup, schedule, now=now, first_due=first_due, on_done=on_done)
+        waiter.compact()
         waiter.earliest = first_due
         if self._took is None and self._probe is None:
             self._probe = waiter
@@ -272,7 +315,9 @@ class Poller:
             waiter.on_done = None
             self._remove(waiter)
 
-    async def _follow(self, waiter: Waiter, on_update: Callable[[Backup], Any] | None) -> Backup:
+    async def _follow(
+        self, waiter: TaskWaiter, on_update: Callable[[Backup], Any] | None
+    ) -> Backup:
         while True:
             await self._sleep(waiter)
             updates, waiter.updates = waiter.updates or [], None
@@ -284,7 +329,7 @@ class Poller:
                 raise waiter.error
 
     @staticmethod
-    async def _sleep(waiter: Waiter) -> None:
+    async def _sleep(waiter: TaskWaiter) -> None:
         """Return once there is an update or an error to handle."""
         if waiter.updates or waiter.error is not None:
             return
@@ -354,18 +399,17 @@ class Poller:
         waiter.server_id = backup.server_id
         changed = not waiter.heard or backup != waiter.last
         waiter.heard = True
-        last = waiter.last
         if (
             waiter.on_done is not None
-            and last is not None
             and not backup.is_final
-            and backup.status == last.status
+            and backup.status == waiter.status
+            and backup.size_mb is None
         ):
             # A watch keeps what it holds while nothing that matters changed: a fleet
             # of a hundred thousand must not hold a fresh copy of every backup per round.
             pass
         else:
-            waiter.last = backup
+            waiter.last, waiter.brief = backup, None
         if not backup.status.is_known and backup.status not in self._warned:
             self._warned.add(backup.status)
             logger.warning(
@@ -389,7 +433,7 @@ class Poller:
                     )
                 self._finish(waiter, error)
                 return
-        elif changed:
+        elif changed and isinstance(waiter, TaskWaiter):
             if waiter.updates is None:
                 waiter.updates = []
             waiter.updates.append(backup)
@@ -712,6 +756,8 @@ def _unserved(waiter: Waiter, started: float) -> bool:
 
 
 def _wake(waiter: Waiter) -> None:
+    if not isinstance(waiter, TaskWaiter):
+        return
     woken = waiter.woken
     if woken is not None and not woken.done():
         woken.set_result(None)
@@ -723,8 +769,8 @@ def _timed_out(waiter: Waiter, timeout: float | None) -> WaitTimeoutError:
     within = f" within {timeout}s" if timeout is not None else " before its deadline"
     return WaitTimeoutError(
         f"backup {waiter.backup_id} did not finish{within} "
-        f"(last status: {_status_of(waiter.last)}{failing})",
-        backup=waiter.last,
+        f"(last status: {_status_of(waiter.seen())}{failing})",
+        backup=waiter.seen(),
         last_error=last_error,
     )
 
