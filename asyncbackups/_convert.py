@@ -190,7 +190,10 @@ def _backup_hook() -> Callable[[Any, type], Backup]:
         kind = known_type.get(raw_type) if type(raw_type) is text else None
         created = data["created_at"]
         if type(created) is text:
-            created_at = parse_datetime(created)
+            try:  # free when nothing is raised; lower-case "t"/"z" take the general rule
+                created_at = parse_datetime(created)
+            except ValueError:
+                created_at = timestamp(created, datetime)
             if created_at.tzinfo is not utc:
                 created_at = timestamp(created, datetime)
         else:
@@ -199,7 +202,10 @@ def _backup_hook() -> Callable[[Any, type], Backup]:
         if expires is None:
             expires_at = None
         elif type(expires) is text:
-            expires_at = parse_datetime(expires)
+            try:
+                expires_at = parse_datetime(expires)
+            except ValueError:
+                expires_at = timestamp(expires, datetime)
             if expires_at.tzinfo is not utc:
                 expires_at = timestamp(expires, datetime)
         else:

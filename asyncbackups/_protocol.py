@@ -210,7 +210,17 @@ def _parse_json(body: bytes, loader: Callable[[bytes], Any] | None) -> tuple[Any
     except Exception as exc:
         # Loaders fail in ways beyond ValueError: RecursionError for deep nesting in the
         # stdlib, TypeError, ... Any of them only means "not JSON we can read".
-        return None, _clip(f"{type(exc).__name__}: {exc}", _SNIPPET)
+        problem = _clip(f"{type(exc).__name__}: {exc}", _SNIPPET)
+    if loader is None and loads is not json.loads:
+        # orjson refuses some JSON the standard library reads (integers past 64 bits,
+        # say): what is accepted must not depend on the [fast] extra being installed.
+        try:
+            return json.loads(body), None
+        except MemoryError:
+            raise
+        except Exception:
+            pass
+    return None, problem
 
 
 def decode_json(
