@@ -337,8 +337,6 @@ class HTTPTransport:
         return None if target is None else str(target)
 
     def _request_options(self, request: Request, options: ClientOptions) -> dict[str, Any]:
-        if not self._borrowed and options.timeout == self._session_timeout and not self._proxy:
-            return {}  # the common case: everything is on the session already
         extra: dict[str, Any] = {}
         if self._borrowed or options.timeout != self._session_timeout:
             extra["timeout"] = self._timeout(options.timeout)
@@ -379,9 +377,10 @@ class HTTPTransport:
             await slots.wait_and_take()
         counter: list[int] | None = None
         # The common case costs no call: everything is on the session already.
-        extra = self._request_options(request, options) if self._per_request_options else {}
-        if options.timeout != self._session_timeout and not extra:
+        if self._per_request_options or options.timeout != self._session_timeout:
             extra = self._request_options(request, options)
+        else:
+            extra = {}
         if request.method == "DELETE":
             counter = [0]
             reset = _ATTEMPTS.set(counter)
@@ -456,15 +455,13 @@ class HTTPTransport:
         """The whole body, refusing to hold more than ``cap`` bytes of it.
 
         The cap counts decoded bytes, so a small gzip or deflate body that would inflate
-        past it is stopped as it inflates; aiohttp decompresses in bounded chunks.
+        past it is stopped as it inflates; aiohttp decompresses in bounded chunks. (A
+        plain body of declared length within the cap is read inline by the caller.)
         """
         length = answer.content_length
         if length is not None and length > cap:
             answer.close()
             raise self._too_large(request, url, cap, declared=length)
-        if length is not None and "Content-Encoding" not in answer.headers:
-            # The fast path: aiohttp reads no more than the declared length.
-            return await answer.read()
         chunks: list[bytes] = []
         size = 0
         async for chunk in answer.content.iter_any():
