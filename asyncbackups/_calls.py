@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from types import CoroutineType
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from yarl import URL
 
@@ -68,8 +68,8 @@ class CallState:
 class Call(Generic[T]):
     """One logical call: ``await Call(...).run()`` gives ``decode(answer)`` or raises.
 
-    ``decode`` turns an answer into the result (or a typed error); it may return an
-    awaitable, for answers decoded in slices. ``reconcile`` is awaited before any
+    ``decode`` turns an answer into the result (or a typed error); it may return a
+    coroutine, for answers decoded in slices. ``reconcile`` is awaited before any
     attempt that follows an ambiguous one: a non-``None`` result is taken as the call's
     result instead of sending again. After the call, ``response`` is the last answer it
     got (``None`` if none came), ``retries`` the attempts after the first, ``elapsed``
@@ -97,7 +97,7 @@ class Call(Generic[T]):
         request: Request,
         *,
         safety: Safety,
-        decode: Callable[[Response], T | Awaitable[T]],
+        decode: Callable[[Response], T | Coroutine[object, None, T]],
         options: ClientOptions,
         counters: Counters,
         reconcile: Callable[[], Awaitable[T | None]] | None = None,
@@ -125,7 +125,13 @@ class Call(Generic[T]):
         """Send the call, retrying under the policy for its safety; see the class."""
         started = time.monotonic()
         try:
-            return await self._run()
+            # The first attempt is awaited from here, one coroutine less on the path of
+            # every call (each costs about half a microsecond); failures go on below.
+            try:
+                return await self._attempt()
+            except BackupsError as error:
+                first = error
+            return await self._after(first)
         except asyncio.CancelledError:
             if self._safety is Safety.CREATE and self.state.sent:
                 logger.warning(
@@ -140,12 +146,9 @@ class Call(Generic[T]):
         finally:
             self.elapsed = time.monotonic() - started
 
-    async def _run(self) -> T:
+    async def _after(self, first: BackupsError) -> T:
+        """The rest of a call whose first attempt failed with ``first``."""
         try:
-            try:
-                return await self._attempt()
-            except BackupsError as error:
-                first = error
             # Outside the handler: tenacity raises what it raises without a context.
             return await self._retry(first)
         except BackupsError:
@@ -255,9 +258,11 @@ class Call(Generic[T]):
         response.after_ambiguous = state.ambiguous
         try:
             result = self._decode(response)
-            if inspect.isawaitable(result):
+            # A type check, not inspect.isawaitable: that falls through to an ABC check
+            # for every result that is not a coroutine, a microsecond per call.
+            if type(result) is CoroutineType:
                 # A large page is structured in slices that let the loop breathe.
-                result = await result
+                result = await cast("Coroutine[object, None, T]", result)
         except ResponseValidationError as error:
             self._transport.scrub(error)
             if self._safety is Safety.CREATE:
@@ -273,7 +278,7 @@ class Call(Generic[T]):
                 state.ambiguous = True
                 state.may_be_running = state.may_be_running or may_still_be_running(error)
             raise
-        return result
+        return cast(T, result)
 
     def _log_attempt(self, started: float, outcome: str) -> None:
         logger.debug(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncGenerator, Awaitable, Mapping
+from collections.abc import AsyncGenerator, Coroutine, Mapping
 from typing import Any
 
 from yarl import URL
@@ -70,8 +70,8 @@ async def _structure_in_slices(raw: list[Any]) -> list[Backup]:
     return backups
 
 
-def _decode_page(response: Response) -> Page | Awaitable[Page]:
-    """A page of the list route; one of more than a thousand backups is awaitable.
+def _decode_page(response: Response) -> Page | Coroutine[object, None, Page]:
+    """A page of the list route; one of more than a thousand backups is a coroutine.
 
     With the ``[fast]`` extra, msgspec decodes a usual page in one C call (see
     :mod:`asyncbackups._fast_decode`); anything else takes the general path.

@@ -7,7 +7,7 @@ tests drive the call logic with a stub that answers from a list.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Protocol
 
 from yarl import URL
@@ -78,6 +78,10 @@ class Transport(Protocol):
         """``text`` with every trace of the token replaced by ``***``."""
         ...
 
-    async def send(self, request: Request, options: ClientOptions) -> Response:
-        """One attempt of ``request`` under ``options`` (timeout, body cap, headers)."""
+    def send(self, request: Request, options: ClientOptions) -> Awaitable[Response]:
+        """One attempt of ``request`` under ``options`` (timeout, body cap, headers).
+
+        An ``async def`` implements it; so does a function that checks at once and
+        hands back a coroutine.
+        """
         ...
