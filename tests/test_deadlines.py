@@ -1,0 +1,793 @@
+"""The per-attempt time limit, enforced by ``asyncbackups._deadlines``, against the world.
+
+The client's ``timeout`` bounds each attempt as a whole: a server that never answers,
+or that sends headers and then trickles its body a byte at a time on a kept-alive
+connection, is given up on at about ``timeout`` seconds (never before, a little after)
+with ``APITimeoutError``. The limit is enforced by cancelling the attempt's task, so
+these tests also hold the promises around cancellation: the deadline takes its own
+cancellation back, a cancellation from anyone else (the caller, ``asyncio.timeout``, a
+TaskGroup tearing down) is never swallowed nor turned into a time-out, and attempts
+timing out together share a handful of timers.
+
+Every server is a real aiohttp.web server on 127.0.0.1; what went over the wire is read
+from ``api.seen`` and ``client.stats``. Nothing private is patched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import itertools
+import math
+import socket
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from conftest import (
+    BACKUP,
+    BACKUP_499,
+    CREATED_502,
+    Handler,
+    LoopbackAPI,
+    StartLoopback,
+    json_response,
+    loopback_client,
+    page,
+    until,
+)
+
+from asyncbackups import APIConnectionError, APITimeoutError, Backup, BackupsClient
+
+MiB = 1 << 20
+JSON_HEADERS = {"Content-Type": "application/json"}
+GET_ONE = "GET backups/{id}/"  # how client.stats names client.backups.get
+RECONCILE = "GET backups/?backup_type=manual&server_id=12345"
+# The server's clock one second after CREATED_502 was made (as in tests/test_backups.py).
+DATE_JUST_AFTER_502 = "Thu, 16 Jan 2025 15:45:01 GMT"
+# Generous for a loaded CI machine, yet far below what a missing limit would take.
+SLACK = 0.3
+
+# Each test takes well under a second; without working deadlines most would hang, and
+# should fail fast rather than after the suite's 120 s.
+pytestmark = pytest.mark.timeout(15)
+
+
+# -- servers ---------------------------------------------------------------------------
+
+
+async def stalling(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+    """Accept the request and answer only when the test ends."""
+    return await api.stall()
+
+
+class Trickler:
+    """A server that sends headers at once, then one byte of body every ``pace`` seconds,
+    and never the end (until the client hangs up, or ``limit`` seconds pass).
+
+    ``framing`` is ``"length"`` (a 10 MiB Content-Length, within the default cap, so the
+    client reads it whole) or ``"chunked"`` (no length: the client reads it piece by
+    piece). ``bytes_sent`` counts what each request really got.
+    """
+
+    def __init__(self, framing: str, *, pace: float = 0.02, limit: float = 5.0) -> None:
+        assert framing in ("length", "chunked")
+        self.framing = framing
+        self.pace = pace
+        self.limit = limit
+        self.bytes_sent: list[int] = []
+
+    async def __call__(self, request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        response = web.StreamResponse(headers=JSON_HEADERS)
+        if self.framing == "length":
+            response.content_length = 10 * MiB
+        else:
+            response.enable_chunked_encoding()
+        await response.prepare(request)
+        index = len(self.bytes_sent)
+        self.bytes_sent.append(0)
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self.limit
+        try:
+            while loop.time() < give_up_at:
+                transport = request.transport
+                if transport is None or transport.is_closing():
+                    break  # the client hung up: what it should do
+                await response.write(b" ")  # JSON whitespace, one byte at a time
+                self.bytes_sent[index] += 1
+                await asyncio.sleep(self.pace)
+        except ConnectionError:
+            pass
+        return response
+
+
+def slow_server(kind: str) -> Handler:
+    """``stalled``: never a status line. Otherwise a ``Trickler`` of that framing."""
+    return stalling if kind == "stalled" else Trickler(kind)
+
+
+SLOW_SERVERS = ["stalled", "length", "chunked"]
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+def current() -> asyncio.Task[Any]:
+    task = asyncio.current_task()
+    assert task is not None
+    return task
+
+
+def ended_as(task: asyncio.Task[Any]) -> str:
+    """How a finished task ended: ``cancelled``, an exception's type name, or ``result``."""
+    assert task.done()
+    if task.cancelled():
+        return "cancelled"
+    error = task.exception()
+    return "result" if error is None else type(error).__name__
+
+
+def unaccepting_listener() -> tuple[socket.socket, list[socket.socket]]:
+    """A loopback port whose accept queue is full: a new connection hangs in its handshake.
+
+    Nothing is ever accepted; the queue (backlog 0) is filled by a few half-open
+    connections, so the kernel drops the next client's SYN and its connect never ends.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        filler.setblocking(False)
+        with suppress(BlockingIOError):
+            filler.connect(listener.getsockname())
+        fillers.append(filler)
+    return listener, fillers
+
+
+# == 1-3. the limit is for the whole attempt, never early, a little late ===============
+
+
+async def test_a_server_that_never_answers_times_out_after_the_timeout_never_before(
+    loopback: StartLoopback,
+) -> None:
+    api = await loopback(stalling)
+    async with loopback_client(api, timeout=0.2, max_retries=0) as client:
+        started = now()
+        with pytest.raises(APITimeoutError) as caught:
+            await client.backups.get(501)
+        elapsed = now() - started
+
+    assert elapsed >= 0.2, f"gave up early, after {elapsed:.3f}s"
+    assert elapsed < 0.2 + SLACK, f"gave up late, after {elapsed:.3f}s"
+    assert caught.value.request_may_have_reached_server is True
+    assert "timed out" in str(caught.value)
+    assert api.routes() == ["GET backups/501/"]
+    assert client.stats.requests == {GET_ONE: 1}
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+async def test_a_body_trickled_a_byte_every_20_ms_still_times_out_at_the_total_timeout(
+    loopback: StartLoopback, framing: str
+) -> None:
+    trickle = Trickler(framing)
+    api = await loopback(trickle)
+    async with loopback_client(api, timeout=0.2, max_retries=0) as client:
+        started = now()
+        with pytest.raises(APITimeoutError) as caught:
+            await client.backups.get(501)
+        elapsed = now() - started
+
+    assert 0.2 <= elapsed < 0.2 + SLACK, f"gave up after {elapsed:.3f}s"
+    assert caught.value.request_may_have_reached_server is True
+    # The headers had come and the body was flowing: each read was quick, and yet the
+    # attempt as a whole ended at its limit.
+    assert len(trickle.bytes_sent) == 1
+    assert trickle.bytes_sent[0] >= 3, trickle.bytes_sent
+    # The server saw the client hang up: it stopped trickling long before its own limit.
+    await until(lambda: api.in_flight == 0, timeout=2.0)
+
+
+@pytest.mark.parametrize("server", SLOW_SERVERS)
+async def test_a_slow_get_with_two_retries_sends_three_requests_each_with_its_own_deadline(
+    loopback: StartLoopback, server: str
+) -> None:
+    timeout = 0.1
+    api = await loopback(slow_server(server))
+    async with loopback_client(api, timeout=timeout, max_retries=2) as client:
+        started = now()
+        with pytest.raises(APITimeoutError) as caught:
+            await client.backups.get(501)
+        elapsed = now() - started
+
+    assert caught.value.request_may_have_reached_server is True
+    assert api.routes() == ["GET backups/501/"] * 3
+    assert client.stats.requests == {GET_ONE: 3}
+    assert client.stats.retries == 2
+    # Three full deadlines, one after the other: none shortened by the one before.
+    assert 3 * timeout <= elapsed < 3 * timeout + SLACK, f"took {elapsed:.3f}s"
+    arrivals = [seen.arrived for seen in api.seen]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    assert all(gap >= 0.9 * timeout for gap in gaps), gaps
+
+
+async def test_an_answer_that_comes_before_the_deadline_is_returned_not_cut_off(
+    loopback: StartLoopback,
+) -> None:
+    async def slowish(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        await asyncio.sleep(0.1)
+        return json_response(BACKUP)
+
+    api = await loopback(slowish)
+    async with loopback_client(api, timeout=0.4, max_retries=0) as client:
+        backup = await client.backups.get(501)
+    assert backup.id == BACKUP["id"]
+    assert api.routes() == ["GET backups/501/"]
+
+
+async def test_mixed_timeouts_on_one_client_each_fire_at_their_own_time(
+    loopback: StartLoopback,
+) -> None:
+    api = await loopback(stalling)
+
+    async def timed(client: BackupsClient) -> tuple[str, float]:
+        started = now()
+        try:
+            await client.backups.get(501)
+        except APITimeoutError:
+            return "APITimeoutError", now() - started
+        return "result", now() - started
+
+    async with loopback_client(api, timeout=5.0, max_retries=0, max_concurrency=20) as client:
+        short, long = client.with_options(timeout=0.1), client.with_options(timeout=0.3)
+        outcomes = await asyncio.gather(
+            *(timed(short) for _ in range(10)), *(timed(long) for _ in range(10))
+        )
+
+    assert {end for end, _ in outcomes} == {"APITimeoutError"}
+    shorts = [elapsed for _, elapsed in outcomes[:10]]
+    longs = [elapsed for _, elapsed in outcomes[10:]]
+    assert all(0.1 <= elapsed < 0.1 + SLACK for elapsed in shorts), shorts
+    assert all(0.3 <= elapsed < 0.3 + SLACK for elapsed in longs), longs
+    assert len(api.seen) == 20
+
+
+@pytest.mark.parametrize("session_kind", ["own", "borrowed"])
+async def test_a_connect_that_cannot_complete_times_out_as_certainly_unsent(
+    session_kind: str,
+) -> None:
+    listener, fillers = unaccepting_listener()
+    host, port = listener.getsockname()
+    # A borrowed session with a long limit of its own: the client's still applies.
+    borrowed = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60, connect=60))
+    options: dict[str, Any] = {"session": borrowed} if session_kind == "borrowed" else {}
+    try:
+        async with BackupsClient(
+            "test-token",
+            base_url=f"http://{host}:{port}/api/v1/",
+            timeout=0.2,
+            max_retries=0,
+            **options,
+        ) as client:
+            started = now()
+            with pytest.raises(APITimeoutError) as caught:
+                await client.backups.get(501)
+            elapsed = now() - started
+    finally:
+        await borrowed.close()
+        for sock in (*fillers, listener):
+            sock.close()
+
+    # Opening a connection may take 95% of the timeout: aiohttp, not the deadline, ends it.
+    assert 0.2 * 0.95 <= elapsed < 0.2 + SLACK, f"gave up after {elapsed:.3f}s"
+    # aiohttp's own connect limit caught it, a little before the deadline: the request
+    # never left, so a create may be resent without reconciling.
+    assert caught.value.request_may_have_reached_server is False
+
+
+def block_the_event_loop(seconds: float) -> None:
+    """What a blocking call in a user's coroutine does: nothing else runs meanwhile."""
+    time.sleep(seconds)
+
+
+async def test_a_connect_timeout_under_a_loop_stalled_past_both_limits_stays_certainly_unsent() -> (
+    None
+):
+    listener, fillers = unaccepting_listener()
+    host, port = listener.getsockname()
+    try:
+        async with BackupsClient(
+            "test-token", base_url=f"http://{host}:{port}/api/v1/", timeout=0.2, max_retries=0
+        ) as client:
+            call = asyncio.create_task(client.backups.get(501))
+            await asyncio.sleep(0.02)  # the connect is under way, its limit running
+            # Past both aiohttp's connect limit (0.19 s) and the deadline (0.202-0.204 s).
+            block_the_event_loop(0.3)
+            with pytest.raises(APITimeoutError) as caught:
+                await call
+    finally:
+        for sock in (*fillers, listener):
+            sock.close()
+
+    # The connection was never opened: the request certainly never left.
+    assert caught.value.request_may_have_reached_server is False
+
+
+# == 4-7. cancellation: the deadline's is taken back, anybody else's goes through ======
+
+
+async def test_after_a_caught_timeout_the_task_is_not_left_cancelling_and_runs_on_normally(
+    loopback: StartLoopback,
+) -> None:
+    api = await loopback(slow_server("chunked"))
+    task = current()
+    async with loopback_client(api, timeout=0.1, max_retries=0) as client:
+        for _ in range(2):  # twice: nothing accumulates on the task
+            with pytest.raises(APITimeoutError):
+                await client.backups.get(501)
+            assert task.cancelling() == 0
+
+        # The same task goes on as if nothing happened.
+        await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
+        async with asyncio.timeout(1.0) as scope:
+            await asyncio.sleep(0.01)
+        assert not scope.expired()
+        # An asyncio.timeout of its own still works: it expires, and takes back its own.
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.01):
+                await asyncio.sleep(1)
+        assert task.cancelling() == 0
+        # Nor does a deadline fire into the task's later work.
+        await asyncio.sleep(0.15)
+    assert task.cancelling() == 0
+    assert len(api.seen) == 2
+
+
+async def test_finished_attempts_deadlines_never_fire_into_the_callers_later_work(
+    loopback: StartLoopback,
+) -> None:
+    async def quick(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        return json_response(BACKUP)
+
+    api = await loopback(quick)
+
+    async def get_then_linger(client: BackupsClient) -> str:
+        backup = await client.backups.get(501)
+        # The slice's timer outlives the attempt; it must not cancel this task.
+        await asyncio.sleep(0.15)
+        assert current().cancelling() == 0
+        return f"backup {backup.id}"
+
+    async with loopback_client(api, timeout=0.1, max_concurrency=50) as client:
+        tasks = [asyncio.create_task(get_then_linger(client)) for _ in range(50)]
+        await asyncio.wait(tasks, timeout=3.0)
+
+    assert [ended_as(task) for task in tasks] == ["result"] * 50
+    assert {task.result() for task in tasks} == {"backup 501"}
+
+
+@pytest.mark.parametrize("server", SLOW_SERVERS)
+async def test_an_outside_cancel_of_a_slow_call_is_cancelled_error_never_a_timeout(
+    loopback: StartLoopback, server: str
+) -> None:
+    api = await loopback(slow_server(server))
+    async with loopback_client(api, timeout=0.2, max_retries=2) as client:
+        task = asyncio.create_task(client.backups.get(501))
+        await asyncio.wait_for(api.arrived.wait(), 2.0)  # the request is on the server
+        await asyncio.sleep(0.05)  # well into the attempt, before its deadline
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert task.cancelled()
+        # Past the deadline the cancelled attempt had: nothing fires into this task.
+        await asyncio.sleep(0.25)
+    assert current().cancelling() == 0
+    assert api.routes() == ["GET backups/501/"]  # a cancelled call is not retried
+
+
+async def test_the_callers_shorter_asyncio_timeout_raises_its_own_timeout_error(
+    loopback: StartLoopback,
+) -> None:
+    api = await loopback(stalling)
+    async with loopback_client(api, timeout=5.0, max_retries=0) as client:
+        started = now()
+        with pytest.raises(TimeoutError) as caught:
+            async with asyncio.timeout(0.1) as scope:
+                await client.backups.get(501)
+        elapsed = now() - started
+        assert scope.expired()
+
+    assert type(caught.value) is TimeoutError  # asyncio.timeout's, not the client's
+    assert not isinstance(caught.value, APIConnectionError)
+    assert 0.1 <= elapsed < 0.1 + SLACK
+    assert current().cancelling() == 0
+    assert len(api.seen) == 1
+
+
+async def test_the_clients_shorter_timeout_raises_api_timeout_error_inside_a_longer_asyncio_timeout(
+    loopback: StartLoopback,
+) -> None:
+    api = await loopback(stalling)
+    async with loopback_client(api, timeout=0.1, max_retries=0) as client:
+        started = now()
+        with pytest.raises(APITimeoutError) as caught:
+            async with asyncio.timeout(2.0) as scope:
+                await client.backups.get(501)
+        elapsed = now() - started
+        assert not scope.expired()  # the caller's block did not fire
+
+    assert caught.value.request_may_have_reached_server is True
+    assert 0.1 <= elapsed < 0.1 + SLACK
+    assert current().cancelling() == 0
+
+
+async def test_asyncio_timeouts_expiring_together_with_the_deadline_end_in_one_timeout_or_other(
+    loopback: StartLoopback,
+) -> None:
+    """Caller's limits spread across the instant the deadlines fire: whichever wins,
+    the call ends in TimeoutError or APITimeoutError, never a bare CancelledError, and
+    the task is left with no cancellation pending."""
+    api = await loopback(stalling)
+    timeout = 0.1
+
+    async def under_own_timeout(client: BackupsClient, own: float) -> str:
+        try:
+            async with asyncio.timeout(own):
+                await client.backups.get(501)
+        except (TimeoutError, APITimeoutError) as error:
+            outcome = type(error).__name__
+        assert current().cancelling() == 0
+        await asyncio.sleep(0)  # and the task runs on
+        return outcome
+
+    async with loopback_client(api, timeout=timeout, max_retries=0, max_concurrency=60) as client:
+        # From 5 ms before the deadline to 10 ms after, in steps of a quarter millisecond.
+        owns = [timeout - 0.005 + step * 0.00025 for step in range(60)]
+        tasks = [asyncio.create_task(under_own_timeout(client, own)) for own in owns]
+        await asyncio.wait(tasks, timeout=3.0)
+
+    ends = [ended_as(task) for task in tasks]
+    assert ends == ["result"] * len(tasks), ends
+    outcomes = [task.result() for task in tasks]
+    assert set(outcomes) <= {"TimeoutError", "APITimeoutError"}, outcomes
+    assert "TimeoutError" in outcomes  # the earliest own limits came first
+
+
+async def test_outside_cancels_landing_as_deadlines_fire_are_never_lost(
+    loopback: StartLoopback,
+) -> None:
+    """50 calls time out together; half are cancelled from outside in the very instants
+    the deadlines fire (on the slice boundaries, where the shared timers run) and around.
+    A cancel asked of a call still running always ends it cancelled; no call ends with a
+    result, and no call nobody cancelled ends cancelled."""
+    api = await loopback(stalling)
+    loop = asyncio.get_running_loop()
+    timeout = 0.1
+    width = timeout * 0.01  # the deadlines' slices: their timers run on these instants
+    cancelled_live: list[int] = []
+
+    async with loopback_client(api, timeout=timeout, max_retries=0, max_concurrency=50) as client:
+        for _ in range(3):
+            tasks = [asyncio.create_task(client.backups.get(501)) for _ in range(50)]
+            victims = list(range(0, 50, 2))
+            cancelled_live.clear()
+
+            def cancel(index: int, tasks: list[asyncio.Task[Backup]] = tasks) -> None:
+                task = tasks[index]
+                if not task.done():
+                    cancelled_live.append(index)
+                    task.cancel()
+
+            first_boundary = math.ceil((loop.time() + timeout) / width) - 2
+            handles = [
+                loop.call_at((first_boundary + n // 2) * width, cancel, index)
+                for n, index in enumerate(victims)
+            ]
+            await asyncio.wait(tasks, timeout=3.0)
+            for handle in handles:
+                handle.cancel()
+
+            ends = [ended_as(task) for task in tasks]
+            assert "result" not in ends
+            lost = [i for i in cancelled_live if not tasks[i].cancelled()]
+            assert not lost, f"cancels lost: {[ends[i] for i in lost]}"
+            others = [ends[i] for i in range(50) if i not in cancelled_live]
+            assert set(others) == {"APITimeoutError"}, others
+            assert cancelled_live, "no cancel landed while the calls ran"
+    assert current().cancelling() == 0
+
+
+async def test_a_call_made_while_its_task_is_being_cancelled_times_out_and_keeps_that_cancel(
+    loopback: StartLoopback,
+) -> None:
+    """Cleanup code (an ``except CancelledError`` block) calling the API: its deadline
+    still reports APITimeoutError, and the task's own pending cancellation survives."""
+    api = await loopback(stalling)
+    seen_in_cleanup: list[str] = []
+
+    async with loopback_client(api, timeout=0.1, max_retries=0) as client:
+
+        async def worker() -> None:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                assert current().cancelling() == 1
+                try:
+                    await client.backups.get(501)
+                except APITimeoutError:
+                    seen_in_cleanup.append("APITimeoutError")
+                seen_in_cleanup.append(f"cancelling {current().cancelling()}")
+                raise
+
+        task = asyncio.create_task(worker())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 2.0)
+        assert task.cancelled()
+
+    assert seen_in_cleanup == ["APITimeoutError", "cancelling 1"]
+    assert api.routes() == ["GET backups/501/"]
+
+
+async def test_a_taskgroup_tearing_down_cancels_slower_calls_and_reports_only_the_timeout(
+    loopback: StartLoopback,
+) -> None:
+    api = await loopback(stalling)
+    slower: list[asyncio.Task[Backup]] = []
+
+    async def in_a_group(client: BackupsClient) -> None:
+        async with asyncio.TaskGroup() as group:
+            slower.extend(group.create_task(client.backups.get(501)) for _ in range(5))
+            group.create_task(client.with_options(timeout=0.1).backups.get(501))
+
+    async with loopback_client(api, timeout=0.3, max_retries=0, max_concurrency=10) as client:
+        started = now()
+        with pytest.raises(ExceptionGroup) as caught:
+            await in_a_group(client)
+        elapsed = now() - started
+
+    # The group cancelled the slower calls when the hasty one timed out: they end
+    # cancelled, not with time-outs of their own, and the group reports the one failure.
+    # (Python 3.11's TaskGroup itself leaves its task's cancelling() at 1 here.)
+    assert [type(error) for error in caught.value.exceptions] == [APITimeoutError]
+    assert [ended_as(task) for task in slower] == ["cancelled"] * 5
+    assert 0.1 <= elapsed < 0.1 + SLACK, f"took {elapsed:.3f}s"
+    assert len(api.seen) == 6
+
+
+# == 8. attempts timing out together share timers ======================================
+
+
+class DeadlineTimerCountingLoop(asyncio.SelectorEventLoop):
+    """An event loop that counts the timers a ``Deadlines`` object schedules."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deadline_timers = 0
+
+    def call_at(  # type: ignore[override]
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        if type(getattr(callback, "__self__", None)).__name__ == "Deadlines":
+            self.deadline_timers += 1
+        return super().call_at(when, callback, *args, context=context)
+
+
+@contextmanager
+def counting_runner() -> Iterator[tuple[asyncio.Runner, DeadlineTimerCountingLoop]]:
+    with asyncio.Runner(loop_factory=DeadlineTimerCountingLoop) as runner:
+        loop = runner.get_loop()
+        assert isinstance(loop, DeadlineTimerCountingLoop)
+        yield runner, loop
+
+
+@asynccontextmanager
+async def own_loopback(handler: Handler) -> AsyncIterator[LoopbackAPI]:
+    """The ``loopback`` fixture's server, for a test that runs its own event loop."""
+    api = LoopbackAPI(handler)
+    await api.start()
+    try:
+        yield api
+    finally:
+        await api.close()
+
+
+def test_200_gets_timing_out_together_share_a_few_timers_and_the_client_works_after() -> None:
+    async def stalled_or_quick(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        if request.path.endswith("/499/"):
+            return json_response(BACKUP_499)
+        return await api.stall()
+
+    async def scenario(loop: DeadlineTimerCountingLoop) -> None:
+        timeout = 0.2
+        # When each attempt really began, seen through aiohttp's public tracing.
+        starts: list[float] = []
+
+        async def on_request_start(
+            session: aiohttp.ClientSession,
+            context: object,
+            params: aiohttp.TraceRequestStartParams,
+        ) -> None:
+            starts.append(loop.time())
+
+        tracing = aiohttp.TraceConfig()
+        tracing.on_request_start.append(on_request_start)
+        async with (
+            own_loopback(stalled_or_quick) as api,
+            loopback_client(
+                api,
+                timeout=timeout,
+                max_retries=0,
+                max_concurrency=200,
+                trace_configs=[tracing],
+            ) as client,
+        ):
+            started = loop.time()
+            outcomes = await asyncio.gather(
+                *(client.backups.get(501) for _ in range(200)), return_exceptions=True
+            )
+            elapsed = loop.time() - started
+            burst_timers = loop.deadline_timers
+
+            ends = {type(outcome).__name__ for outcome in outcomes}
+            assert ends == {"APITimeoutError"}, ends
+            assert timeout <= elapsed < timeout + 0.6, f"took {elapsed:.3f}s"
+            assert client.stats.requests == {GET_ONE: 200}
+            # One timer per slice (1% of the timeout) in which attempts began, however
+            # many began in it: far fewer than one per attempt.
+            spread = max(starts) - min(starts)
+            # (+3: the slices an interval of that length can touch, and one for the
+            # microseconds between a deadline's start and aiohttp's trace of it.)
+            slices = int(spread / (timeout * 0.01)) + 3
+            assert burst_timers <= slices, f"{burst_timers} timers over {spread * 1000:.1f} ms"
+            assert burst_timers <= 20, f"{burst_timers} deadline timers for 200 attempts"
+
+            # The client works afterwards (given time enough on a loaded machine).
+            backup = await client.with_options(timeout=5.0).backups.get(499)
+            assert backup.id == 499
+            assert backup.description == BACKUP_499["description"]
+
+    with counting_runner() as (runner, loop):
+        runner.run(scenario(loop))
+
+
+def test_1000_sequential_fast_gets_reuse_a_handful_of_deadline_timers() -> None:
+    async def quick(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        return json_response(BACKUP)
+
+    async def scenario(loop: DeadlineTimerCountingLoop) -> None:
+        timeout = 10.0
+        async with own_loopback(quick) as api, loopback_client(api, timeout=timeout) as client:
+            started = loop.time()
+            for _ in range(1000):
+                backup = await client.backups.get(501)
+                assert backup.id == 501
+            elapsed = loop.time() - started
+            assert client.stats.requests == {GET_ONE: 1000}
+        # One timer per slice the flow passed through, not one per request.
+        slices_crossed = elapsed / (timeout * 0.01) + 2
+        assert loop.deadline_timers <= min(10, slices_crossed), (
+            f"{loop.deadline_timers} deadline timers for 1000 requests in {elapsed:.2f}s"
+        )
+
+    with counting_runner() as (runner, loop):
+        runner.run(scenario(loop))
+
+
+# == 9-10. the connections, and a borrowed session ====================================
+
+
+@pytest.mark.parametrize("server", SLOW_SERVERS)
+async def test_a_timed_out_attempts_connection_is_dropped_and_the_next_call_reads_correctly(
+    loopback: StartLoopback, server: str
+) -> None:
+    slow = slow_server(server)
+    peers: list[tuple[str, object]] = []
+
+    async def handler(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        assert request.transport is not None
+        peers.append((request.path, request.transport.get_extra_info("peername")))
+        if request.path.endswith("/501/"):
+            return await slow(request, api)
+        return json_response(BACKUP_499)
+
+    api = await loopback(handler)
+    # One connection in the pool: a timed-out attempt that kept it would hang the next.
+    async with loopback_client(api, timeout=0.2, max_retries=0, max_concurrency=1) as client:
+        # The same pool, with time enough for a healthy answer on a loaded machine.
+        healthy = client.with_options(timeout=5.0)
+        first = await healthy.backups.get(499)
+        for _ in range(2):
+            with pytest.raises(APITimeoutError):
+                await client.backups.get(501)
+            after = await asyncio.wait_for(healthy.backups.get(499), 5.0)
+            assert after == first
+            assert after.id == 499
+            assert after.description == BACKUP_499["description"]
+            assert after.size_mb == BACKUP_499["size_mb"]
+
+    assert api.routes() == ["GET backups/499/", *["GET backups/501/", "GET backups/499/"] * 2]
+    # After each time-out, the next request came on a new connection.
+    for timed_out, following in ((1, 2), (3, 4)):
+        assert peers[timed_out][1] != peers[following][1], peers
+
+
+@pytest.mark.parametrize("server", SLOW_SERVERS)
+async def test_a_borrowed_session_with_a_60s_total_timeout_is_still_bounded_by_the_clients(
+    loopback: StartLoopback, server: str
+) -> None:
+    api = await loopback(slow_server(server))
+    borrowed = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+    try:
+        async with loopback_client(api, session=borrowed, timeout=0.2, max_retries=0) as client:
+            started = now()
+            with pytest.raises(APITimeoutError) as caught:
+                await client.backups.get(501)
+            elapsed = now() - started
+        assert not borrowed.closed  # the client leaves a borrowed session open
+    finally:
+        await borrowed.close()
+
+    assert 0.2 <= elapsed < 1.0, f"took {elapsed:.3f}s"
+    assert caught.value.request_may_have_reached_server is True
+    assert api.routes() == ["GET backups/501/"]
+
+
+# == 11. a create that times out reconciles before it resends ==========================
+
+
+async def test_a_create_whose_post_never_answers_reads_the_list_then_resends_the_same_request(
+    loopback: StartLoopback,
+) -> None:
+    async def handler(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        if request.method == "POST":
+            if sum(seen.method == "POST" for seen in api.seen) == 1:
+                return await api.stall()  # the first create is never answered
+            return json_response(CREATED_502, status=201)
+        # The list shows no backup made by the lost attempt.
+        return json_response(page([BACKUP_499]), Date=DATE_JUST_AFTER_502)
+
+    api = await loopback(handler)
+    async with loopback_client(api, timeout=0.15, max_retries=1) as client:
+        backup = await client.backups.create(12345, description="Pre-deployment backup")
+
+    assert backup.id == 502
+    assert api.routes() == ["POST backups/", RECONCILE, "POST backups/"]
+    first, second = api.received("POST", "backups/")
+    assert first.headers["Idempotency-Key"] == second.headers["Idempotency-Key"]
+    assert first.json() == second.json()
+    assert client.stats.reconciles == 1
+
+
+async def test_a_create_whose_posts_never_answer_raises_a_timeout_that_may_have_reached(
+    loopback: StartLoopback,
+) -> None:
+    async def handler(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        if request.method == "POST":
+            return await api.stall()
+        return json_response(page([BACKUP_499]), Date=DATE_JUST_AFTER_502)
+
+    api = await loopback(handler)
+    async with loopback_client(api, timeout=0.15, max_retries=1) as client:
+        with pytest.raises(APITimeoutError) as caught:
+            await client.backups.create(12345, description="Pre-deployment backup")
+
+    assert caught.value.request_may_have_reached_server is True
+    # Read before the resend; and, out of attempts, read once more before failing.
+    assert api.routes() == ["POST backups/", RECONCILE, "POST backups/", RECONCILE]
+    assert current().cancelling() == 0
