@@ -10,18 +10,26 @@ and would otherwise hide a hook that refuses too much.
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import attrs
 import cattrs
+import pytest
 from cattrs.errors import AttributeValidationNote, IterableValidationNote
 from conftest import BACKUP_495, BACKUP_499, BACKUP_501, CREATED_502
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from asyncbackups import Backup, BackupStatus, BackupType, ResponseValidationError
+from asyncbackups import (
+    Backup,
+    BackupStatus,
+    BackupType,
+    ResponseValidationError,
+    parse_backups,
+)
 from asyncbackups._convert import decode_backup, decode_backups, make_converter
 
 DETAILED = make_converter(detailed_validation=True)
@@ -325,3 +333,43 @@ def test_the_fast_page_path_accepts_only_what_the_general_path_accepts_alike(
     assert len(fast[0]) == len(general[0])
     for got, expected in zip(fast[0], general[0], strict=True):
         _assert_same_backup(got, expected)
+
+
+# -- the collector pause around a large page ---------------------------------------------
+
+
+def _large_page(length: int = 1000, **changes: Any) -> bytes:
+    """A DRF page past the size the fast path decodes with the collector paused."""
+    results = [{**BACKUP_501, "id": 10_000 + index, **changes} for index in range(length)]
+    body = json.dumps({"count": length, "next": None, "results": results}).encode()
+    assert len(body) > 64 * 1024
+    return body
+
+
+def test_a_large_page_decodes_and_leaves_the_garbage_collector_enabled() -> None:
+    assert gc.isenabled()
+    backups = parse_backups(_large_page())
+    assert [backup.id for backup in backups] == list(range(10_000, 11_000))
+    assert gc.isenabled()
+
+
+def test_a_large_page_msgspec_refuses_still_decodes_with_the_collector_enabled() -> None:
+    # An unknown status is refused by msgspec's enum and read by the general path.
+    backups = parse_backups(_large_page(status="restoring"))
+    assert {backup.status for backup in backups} == {"restoring"}
+    assert gc.isenabled()
+
+
+def test_a_large_broken_page_is_refused_with_the_collector_enabled() -> None:
+    with pytest.raises(ResponseValidationError):
+        parse_backups(_large_page()[:-2])
+    assert gc.isenabled()
+
+
+def test_a_caller_who_disabled_the_collector_finds_it_still_disabled_after_a_page() -> None:
+    gc.disable()
+    try:
+        assert len(parse_backups(_large_page())) == 1000
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
