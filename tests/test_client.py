@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from typing import Any
 
@@ -208,6 +209,40 @@ async def test_max_concurrency_caps_requests_in_flight(loopback: StartLoopback) 
     assert len(backups) == 9
     assert len(api.seen) == 9
     assert api.max_in_flight == 3
+
+
+async def test_the_cap_also_bounds_the_connections_opened_even_through_cancels(
+    loopback: StartLoopback,
+) -> None:
+    # The client's own session leaves counting connections to the cap: aiohttp's limit
+    # is off. Whatever happens to the requests, no more than the cap may be open.
+    open_connections: set[Any] = set()
+    most_open = 0
+    pace = random.Random(7)
+
+    async def varied(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        nonlocal most_open
+        assert request.transport is not None
+        open_connections.add(request.transport)
+        for transport in list(open_connections):
+            if transport.is_closing():
+                open_connections.discard(transport)
+        most_open = max(most_open, len(open_connections))
+        await asyncio.sleep(pace.uniform(0, 0.01))
+        return json_response(BACKUP_501)
+
+    api = await loopback(varied)
+    async with loopback_client(api, max_concurrency=4) as client:
+        tasks = [asyncio.ensure_future(client.backups.get(501)) for _ in range(200)]
+        await asyncio.sleep(0.05)
+        for task in tasks[::7]:
+            task.cancel()  # some mid-flight, dropping their connection; some queued
+        ends = await asyncio.gather(*tasks, return_exceptions=True)
+        # Kept-alive connections: far fewer than the requests, never more than the cap.
+        assert (await client.backups.get(501)).id == 501
+    assert {type(end).__name__ for end in ends} <= {"Backup", "CancelledError"}
+    assert api.max_in_flight <= 4
+    assert most_open <= 4
 
 
 async def test_timeout_bounds_an_attempt_and_raises_api_timeout_error(
