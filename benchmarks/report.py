@@ -10,7 +10,9 @@ scripts wrote, so the README's tables can be pasted from it and checked against 
 A results file that is missing is left out (the tables say so).
 
 Run: ``python benchmarks/report.py [--quick] [--output FILE]`` (quick: the smoke run's
-results under ``results/quick/``; output: also write the Markdown to FILE).
+results under ``results/quick/``; output: also write the Markdown to FILE), or
+``--readme`` to rewrite the README's block of targets and verdicts, which a test holds
+to the results files.
 """
 
 from __future__ import annotations
@@ -230,7 +232,12 @@ def _target_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
             rows.append(
                 [
                     f"decoding a {decode['page_length']:,}-backup page (bytes → `list[Backup]`) "
-                    f"vs `json.loads` alone, SDK parsing with {run['sdk_parser']}",
+                    "vs `json.loads` alone, "
+                    + (
+                        "without extras"
+                        if run["sdk_parser"] == "json.loads"
+                        else "with the `[fast]` extra"
+                    ),
                     times(run["sdk_over_json_loads"])
                     + (
                         f" ({times(run['sdk_over_json_loads_gc_off'])} with the garbage "
@@ -406,13 +413,46 @@ def render(folder: Path) -> str:
     return "\n\n".join(sections) + "\n"
 
 
+README = RESULTS.parent.parent / "README.md"
+README_START = "<!-- benchmarks:targets (python benchmarks/report.py --readme) -->"
+README_END = "<!-- /benchmarks:targets -->"
+
+
+# The README shows the targets of speed itself; fleets and memory are on the docs' page.
+README_BENCHMARKS = ("throughput", "decode", "import")
+
+
+def readme_targets(folder: Path) -> str:
+    """The README's block: each speed target and its verdict, and where it was measured."""
+    results = {name: data for name, data in load(folder).items() if name in README_BENCHMARKS}
+    lines = [README_START, "", provenance(results), "", *targets_table(results), "", README_END]
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, folder: Path) -> bool:
+    """Rewrite the README's targets block from ``folder``'s results; whether it changed."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.index(README_START), text.index(README_END) + len(README_END)
+    updated = text[:start] + readme_targets(folder) + text[end:]
+    readme.write_text(updated, encoding="utf-8")
+    return updated != text
+
+
 def main() -> None:
-    """Print the report (and write it to ``--output`` if given)."""
+    """Print the report (and write it to ``--output`` if given, or into the README)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="report the smoke run's results")
     parser.add_argument("--output", type=Path, help="also write the Markdown to this file")
+    parser.add_argument(
+        "--readme", action="store_true", help="rewrite the README's targets block from them"
+    )
     args = parser.parse_args()
-    text = render(QUICK_RESULTS if args.quick else RESULTS)
+    folder = QUICK_RESULTS if args.quick else RESULTS
+    if args.readme:
+        changed = update_readme(README, folder)
+        print(f"README.md targets {'updated' if changed else 'already up to date'}")
+        return
+    text = render(folder)
     print(text, end="")
     if args.output is not None:
         args.output.write_text(text)
