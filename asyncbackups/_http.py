@@ -424,12 +424,15 @@ class HTTPTransport:
                 answer_headers = answer.headers
                 cap = options.max_response_bytes
                 length = answer.content_length
+                content = answer.content
                 if (
                     length is not None
                     and length <= cap
                     and "Content-Encoding" not in answer_headers
-                ):
-                    body = await answer.read()  # the fast path: no more than declared
+                ) or (content.is_eof() and content.total_bytes <= cap):
+                    # The fast path: no more than declared, or all of it already here
+                    # (a small chunked or compressed answer; counted decompressed).
+                    body = await answer.read()
                 else:
                     body = await self._read_body(answer, request, url, cap)
             finally:

@@ -292,6 +292,43 @@ async def test_body_beyond_max_response_bytes_raises_response_validation_error(
     assert len(str(result)) < SHORT
 
 
+@pytest.mark.parametrize("mode", ["length", "chunked", "gzip", "deflate"])
+@pytest.mark.parametrize("op", ["get", "list"])
+async def test_a_small_answer_in_any_framing_is_read_whole(
+    loopback: Start, op: str, mode: str
+) -> None:
+    # A small chunked or compressed answer arrives whole before it is read: taken at
+    # once, the way a plain one of declared length is.
+    content = json.dumps(BACKUP if op == "get" else page([BACKUP])).encode()
+
+    async def small(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        return await send_body(request, content, 4 * KiB, mode=mode)
+
+    api = await loopback(small)
+    async with hostile_client(api.base_url, max_response_bytes=4 * KiB, max_retries=0) as client:
+        result = await CALLS[op](client)
+
+    backups = result if op == "list" else [result]
+    assert [backup.id for backup in backups] == [501]
+
+
+@pytest.mark.parametrize("mode", ["chunked", "gzip", "deflate"])
+async def test_an_answer_here_whole_at_once_yet_past_the_cap_inflated_is_refused(
+    loopback: Start, mode: str
+) -> None:
+    content = json.dumps(BACKUP).encode()
+
+    async def small_but_past(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
+        return await send_body(request, content, 4 * KiB + 1, mode=mode)
+
+    api = await loopback(small_but_past)
+    async with hostile_client(api.base_url, max_response_bytes=4 * KiB, max_retries=0) as client:
+        result = await outcome(client.backups.get(501))
+
+    assert isinstance(result, ResponseValidationError), describe(result)
+    assert "max_response_bytes" in str(result)
+
+
 async def test_endless_chunked_body_fails_within_a_second_in_bounded_memory(
     loopback: Start,
 ) -> None:
