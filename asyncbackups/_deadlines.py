@@ -28,16 +28,21 @@ __all__ = ["Deadline", "Deadlines"]
 _LATENESS = 0.01
 
 
+_Slice = tuple[float, int]
+
+
 class Deadline:
-    """One attempt's deadline: the task it limits, and whether it fired."""
+    """One attempt's deadline: the task it limits, its slice, and whether it fired."""
 
-    __slots__ = ("_cancelling", "_ended", "_task", "fired")
+    __slots__ = ("_cancelling", "_ended", "_expired", "_slice", "_task", "fired")
 
-    def __init__(self, task: asyncio.Task[object]) -> None:
+    def __init__(self, task: asyncio.Task[object], where: _Slice) -> None:
         self._task = task
+        self._slice = where
         # Cancellations already asked of the task: those are not ours to take back.
         self._cancelling = task.cancelling()
         self._ended = False
+        self._expired: bool | None = None
         self.fired = False
 
     def _fire(self) -> None:
@@ -48,14 +53,16 @@ class Deadline:
     def expired_here(self) -> bool:
         """Whether the deadline fired and nobody else cancelled the task meanwhile.
 
-        Call it once, after the attempt ended, only if :attr:`fired`: it takes back the
-        deadline's cancellation, which the attempt then reports as a time-out. ``False``
-        means another cancellation is pending as well, and must be let through.
+        Once the attempt ended: the first call after the deadline fired takes its
+        cancellation back (the attempt then reports a time-out); later calls give the
+        same answer. ``False`` after it fired means another cancellation is pending as
+        well, and must be let through.
         """
-        return self._task.uncancel() <= self._cancelling
-
-
-_Slice = tuple[float, int]
+        if not self.fired:
+            return False
+        if self._expired is None:
+            self._expired = self._task.uncancel() <= self._cancelling
+        return self._expired
 
 
 class Deadlines:
@@ -74,9 +81,9 @@ class Deadlines:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slices: dict[_Slice, tuple[asyncio.TimerHandle, set[Deadline]]] = {}
 
-    def start(self, seconds: float) -> tuple[Deadline, _Slice]:
-        """A deadline ``seconds`` from now for the running task, and its slice, to hand
-        to :meth:`finish` when the attempt ends."""
+    def start(self, seconds: float) -> Deadline:
+        """A deadline ``seconds`` from now for the running task; :meth:`finish` it when
+        the attempt ends."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self.close()  # a borrowed session moved to another loop: start afresh there
@@ -91,14 +98,14 @@ class Deadlines:
         if entry is None:
             timer = loop.call_at(key[1] * width, self._expire, key)
             entry = self._slices[key] = (timer, set())
-        deadline = Deadline(task)
+        deadline = Deadline(task, key)
         entry[1].add(deadline)
-        return deadline, key
+        return deadline
 
-    def finish(self, deadline: Deadline, key: _Slice) -> None:
+    def finish(self, deadline: Deadline) -> None:
         """The attempt ended: its deadline no longer applies. Safe to call twice."""
         deadline._ended = True
-        entry = self._slices.get(key)
+        entry = self._slices.get(deadline._slice)
         if entry is not None:
             entry[1].discard(deadline)
 

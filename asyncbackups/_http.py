@@ -396,14 +396,13 @@ class HTTPTransport:
         secret = self._secret_headers if self._token_per_request else None
         failure: BackupsError | None = None
         deadline: Deadline | None = None
-        taken_back = False
         try:
             # Checked with the slot in hand: a request queued behind the cap must
             # still honour a 429 that arrived while it waited.
             if self._resume_at > time.monotonic():
                 await self._wait_for_rate_limit()
             self._counters.requests[request.route] += 1
-            deadline, where = self._deadlines.start(options.timeout)
+            deadline = self._deadlines.start(options.timeout)
             # Awaited rather than entered with `async with`: the context managers cost
             # four coroutines a request (measured: about 2 us of ~90), and release()
             # in the finally below does what leaving them would.
@@ -443,12 +442,8 @@ class HTTPTransport:
         # block, so that it carries no __context__: aiohttp's exceptions hold the
         # request's headers, the token among them.
         except asyncio.CancelledError:
-            if deadline is None or not deadline.fired:
-                raise
-            taken_back = True
-            if not deadline.expired_here():
-                raise  # cancelled from outside as well: that cancellation goes on
-            failure = self._timed_out(request, options, counter)
+            if deadline is None or not deadline.expired_here():
+                raise  # cancelled from outside (too): that cancellation goes on
         except aiohttp.ConnectionTimeoutError as exc:
             failure = self._connection_error(request, exc, APITimeoutError, counter, sent=False)
         except aiohttp.ClientConnectorError as exc:
@@ -461,12 +456,13 @@ class HTTPTransport:
             failure = self._connection_error(request, exc, APIConnectionError, counter, sent=True)
         finally:
             if deadline is not None:
-                self._deadlines.finish(deadline, where)
+                self._deadlines.finish(deadline)
             slots.give_back()
             if counter is not None:
                 _ATTEMPTS.reset(reset)
-        if deadline is not None and deadline.fired and not taken_back:
-            # The deadline cancelled the attempt, and aiohttp made something else of it.
+        if deadline is not None and deadline.fired:
+            # The deadline ended the attempt, whatever aiohttp made of its cancellation;
+            # one aiohttp swallowed that was not only the deadline's is raised again.
             if not deadline.expired_here():
                 raise asyncio.CancelledError
             failure = self._timed_out(request, options, counter)
