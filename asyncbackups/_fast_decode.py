@@ -69,7 +69,7 @@ def decode_page_bytes(body: bytes) -> tuple[list[Backup], str | None, int | None
         else:
             # Each model the decoder makes is tracked by the garbage collector, which
             # would otherwise run several young collections over a page half built:
-            # paused, a 1,000-backup page decodes ~8% faster, a 10,000-backup one ~30%
+            # paused, a 1,000-backup page decodes 3-8% faster, a 10,000-backup one 20-30%
             # (benchmarks/bench_decode.py). msgspec runs no Python code while it
             # decodes, so no other thread can see the collector paused.
             gc.disable()

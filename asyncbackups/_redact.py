@@ -54,8 +54,8 @@ class Redactor:
 
     Each hit becomes ``***``: the whole token, or any prefix of it at least
     ``min(len(token), 8)`` characters long, written plainly, escaped the way JSON or
-    Python's ``repr`` write it (``\\/``, ``\\"``, ``\\'``, ``\\\\``, ``\\uXXXX``), or
-    percent-encoded (either hex case, ``+`` for a space). A hit is found where the
+    Python's ``repr`` write it (``\\/``, ``\\"``, ``\\'``, ``\\\\``, ``\\u00e9``-style
+    escapes), or percent-encoded (either hex case, ``+`` for a space). A hit is found where the
     token's first characters appear plainly or in one common encoding (one JSON, repr
     or URL encoder's output), then followed through any mixture of the forms above;
     so JSON whose every character is ``\\u``-escaped is caught once decoded, which is
@@ -78,7 +78,7 @@ class Redactor:
         self._token = token
         self._need = min(len(token), _PREFIX)
         # Per token character, the escapes that may stand for it: its percent-encoding
-        # (upper-case hex; the text is upper-cased before comparing) and its \uXXXX form.
+        # (upper-case hex; the text is upper-cased before comparing) and its \u00e9-style one.
         self._escapes = [_escapes_of(char, byte_chars=_byte_chars) for char in token]
         self._anchors: tuple[str, ...] = ()
         if token:
@@ -372,7 +372,8 @@ class _Frame:
 
 
 def _escapes_of(char: str, *, byte_chars: bool) -> tuple[str, str]:
-    """The percent-encoding (upper-case hex) and ``\\uXXXX`` form (lower-case) of ``char``.
+    """The percent-encoding (upper-case hex) and ``\\u00e9``-style escape (lower-case) of
+    ``char``.
 
     With ``byte_chars`` each character is one byte (bytes read as Latin-1), so it
     percent-encodes as itself; only its ASCII characters have a JSON escape then.

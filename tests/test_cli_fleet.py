@@ -19,7 +19,9 @@ from test_cli_support import Lines, environment, run_cli, start_cli, stop, wait_
 
 from asyncbackups.testing import FakeBackupsAPI
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="sends signals")
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32", reason="Windows cannot send SIGINT or SIGTERM to a child process"
+)
 
 RUN = "weekly X"
 FLEET = 30

@@ -17,7 +17,9 @@ import pytest
 from asyncbackups import BackupsClient
 from asyncbackups.testing import FakeBackupsAPI
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32", reason="Windows cannot send SIGINT to a child process"
+)
 
 # Generous bounds for a slow machine; these tests normally take a fraction of them.
 STARTUP_SECONDS = 15.0

@@ -359,7 +359,9 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly_with_0(
     assert done.stderr == "status 0\n"
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.skipif(
+    not os.path.exists("/dev/full"), reason="the platform has no /dev/full to make writes fail"
+)
 @pytest.mark.parametrize("fmt", ["table", "json"])
 def test_a_full_disk_is_one_error_line_and_status_1(env: dict[str, str], fmt: str) -> None:
     with open("/dev/full", "w") as full:
@@ -383,7 +385,9 @@ def test_completion_prints_a_script_for_the_shell(tmp_path: Path, shell: str) ->
     assert f"{shell}_complete" in done.out
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+@pytest.mark.skipif(
+    shutil.which("bash") is None, reason="bash is not installed to source the completion script"
+)
 def test_bash_sources_the_completion_script(tmp_path: Path) -> None:
     script = run_cli("completion", "bash", env=environment(tmp_path)).out
     (tmp_path / "complete.bash").write_text(script)

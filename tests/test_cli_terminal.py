@@ -16,7 +16,9 @@ from test_cli_support import environment, run_cli, run_in_terminal
 
 from asyncbackups.testing import FakeBackupsAPI
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32", reason="Windows has no pseudo-terminals (pty)"
+)
 
 HOSTILE = "wipe \x1b[2J\x1b]0;owned\x07 then \u202eevil\u202c\nnext line"
 LONG = "before the kernel upgrade on the primary database host, keep for a month"

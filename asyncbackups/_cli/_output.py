@@ -128,8 +128,8 @@ def one_line(text: str) -> str:
 def json_text(data: Any, *, compact: bool = False) -> str:
     """``data`` as JSON that keeps every character's exact text yet is terminal-safe.
 
-    Non-ASCII text stays readable; control and bidi characters are ``\\uXXXX`` escapes
-    (which any JSON reader turns back into the exact text).
+    Non-ASCII text stays readable; control and bidi characters become ``\\u200e``-style
+    escapes (which any JSON reader turns back into the exact text).
     """
     text = json.dumps(data, indent=None if compact else 2, ensure_ascii=False)
     return _UNSAFE_IN_JSON.sub(_json_escape, text)
