@@ -389,9 +389,11 @@ async def test_standalone_process_is_measured_through_its_stats_route() -> None:
                 assert stats == {
                     "requests": {"GET backups/": 2, "GET backups/{id}/": 1, "POST backups/": 2},
                     "faults": {},
+                    "throttled": 0,
                     "servers": 4,
                     "backups": {"in_progress": 0, "completed": 7, "failed": 1},
                     "restores": 0,
+                    "rate_limit": None,
                 }
             async with anonymous.post(stats_url.replace("stats", "reset-stats")) as response:
                 assert (await response.json())["requests"] == stats["requests"]

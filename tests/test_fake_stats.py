@@ -61,9 +61,11 @@ async def test_stats_route_needs_no_token_and_counts_requests_by_route_but_not_i
                 "POST backups/": 1,
             },
             "faults": {},
+            "throttled": 0,
             "servers": 3,
             "backups": {"in_progress": 1, "completed": 5, "failed": 0},
             "restores": 0,
+            "rate_limit": None,
         }
     assert api.stats() == body
     assert len(api.request_log) == 6
@@ -136,9 +138,11 @@ async def test_reset_stats_in_process_returns_the_stats_before_it() -> None:
         assert api.reset_stats() == {
             "requests": {"GET backups/": 1},
             "faults": {},
+            "throttled": 0,
             "servers": 0,
             "backups": NO_BACKUPS,
             "restores": 0,
+            "rate_limit": None,
         }
         assert api.stats()["requests"] == {}
 
@@ -180,9 +184,11 @@ def test_threaded_fake_reports_stats_to_a_synchronous_caller() -> None:
         assert api.stats() == {
             "requests": {},
             "faults": {},
+            "throttled": 0,
             "servers": 3,
             "backups": {"in_progress": 0, "completed": 3, "failed": 1},
             "restores": 0,
+            "rate_limit": None,
         }
 
 

@@ -13,13 +13,28 @@ The fake is a real HTTP server (aiohttp.web) on loopback that any client can tal
 answers its counts as JSON, and ``FakeBackupsAPI.stats()`` returns the same dict::
 
     $ curl http://127.0.0.1:8000/_fake/stats
-    {"requests":{"GET backups/":12,"POST backups/":3},"faults":{},"servers":101,
-     "backups":{"in_progress":2,"completed":102,"failed":1},"restores":0}
+    {"requests":{"GET backups/":12,"POST backups/":3},"faults":{},"throttled":0,
+     "servers":101,"backups":{"in_progress":2,"completed":102,"failed":1},"restores":0,
+     "rate_limit":null}
 
 ``requests`` counts API requests by ``"METHOD route"`` (``"GET backups/{id}/"``),
-``faults`` the injected faults by kind, ``backups`` the stored backups by status now.
-``POST /_fake/reset-stats`` (``FakeBackupsAPI.reset_stats()``) zeroes the request and
-fault counters and answers the stats as they stood just before.
+``faults`` the injected faults by kind, ``throttled`` the requests the rate limit
+answered 429, ``backups`` the stored backups by status now, and ``rate_limit`` is the
+limit in force (``null``, or ``{"rate": 20.0, "burst": 20.0}``).
+``POST /_fake/reset-stats`` (``FakeBackupsAPI.reset_stats()``) zeroes the request,
+fault and throttled counters and answers the stats as they stood just before.
+
+The fake can also behave like a rate-limited provider:
+``FakeBackupsAPI(rate_limit=20, burst=40, rate_limit_headers=True)`` (or
+``--rate-limit 20 --burst 40 [--no-rate-limit-headers]``) shares one token bucket
+among all clients, refilled at ``rate_limit`` a second on the fake's clock (so
+``advance`` refills it), holding ``burst`` (default ``max(1, rate_limit)``, one second's
+worth). Each API request takes a token; one that finds none gets ``429`` with
+``Retry-After`` (whole seconds until a token, rounded up, at least 1) and is not
+processed. With the headers on, every API answer carries ``RateLimit-Limit`` (the
+capacity), ``RateLimit-Remaining`` (whole tokens left) and ``RateLimit-Reset`` (the
+UNIX time, in whole seconds, when the bucket is full again). ``set_rate_limit`` changes
+it while running.
 
 Fleets of any size work with the sample data: a fleet numbers its servers from 1 but
 steps around the sample server 12345 (taking one more id at its end instead), so

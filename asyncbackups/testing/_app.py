@@ -1,11 +1,14 @@
 """The fake on the wire: an aiohttp.web application around the views, with faults.
 
-The only module of the fake that speaks HTTP. Per request it resolves the route, asks
-the fault rules, then lets the views answer, and bends the answer (or the connection) as
-the fault says. Dropping a connection closes the transport and hands aiohttp a response
-it can no longer write, which aiohttp treats as the premature client disconnect it is:
-no error logs, no leaked transports. Paths under ``/_fake/`` are the fake's own (its
-stats, see ``_control``): they bypass the journal and the faults.
+The only module of the fake that speaks HTTP. Per request it takes a token from the
+rate limit (a refused request is answered 429 there and goes no further: the limit
+stands in front of the whole service, like a provider's gateway), resolves the route,
+asks the fault rules, then lets the views answer, and bends the answer (or the
+connection) as the fault says; every answer carries the rate limit's headers. Dropping
+a connection closes the transport and hands aiohttp a response it can no longer write,
+which aiohttp treats as the premature client disconnect it is: no error logs, no leaked
+transports. Paths under ``/_fake/`` are the fake's own (its stats, see ``_control``):
+they bypass the journal, the faults and the rate limit.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from ._clock import Clock
 from ._control import CONTROL_PREFIX, Control
 from ._faults import Fault, FaultKind, Faults
 from ._journal import Journal, RecordedRequest
+from ._rate_limit import RateLimiter
 from ._views import JSON_CONTENT_TYPE, ApiRequest, BackupsViews, Reply, resolve
 
 __all__ = ["build_app"]
@@ -49,9 +53,17 @@ def _malformed(reply: Reply, style: str) -> Reply:
 class _Handler:
     """The one aiohttp handler behind every path."""
 
-    def __init__(self, views: BackupsViews, faults: Faults, journal: Journal, clock: Clock):
+    def __init__(
+        self,
+        views: BackupsViews,
+        faults: Faults,
+        journal: Journal,
+        clock: Clock,
+        rate_limiter: RateLimiter,
+    ):
         self._views = views
-        self._control = Control(views.state, journal, faults)
+        self._control = Control(views.state, journal, faults, rate_limiter)
+        self._rate_limiter = rate_limiter
         self._faults = faults
         self._journal = journal
         self._clock = clock
@@ -83,7 +95,12 @@ class _Handler:
         resolved = resolve(request.path)
         query = dict(request.query.items())  # Django keeps the last of repeated parameters
         key = request.headers.get("Idempotency-Key") or None
-        fault = self._faults.pick(method, resolved.path, resolved.template)
+        # Before the faults: a refused request never reaches the service they stand for.
+        admission = self._rate_limiter.admit()
+        refusal = None if admission is None else admission.refusal
+        fault: Fault | None = None
+        if refusal is None:
+            fault = self._faults.pick(method, resolved.path, resolved.template)
         kind = None if fault is None else fault.kind
 
         def record(reply: Reply | None) -> None:
@@ -98,9 +115,14 @@ class _Handler:
                     status=None if reply is None else reply.status,
                     fault=kind,
                     replayed=reply is not None and reply.replayed,
+                    throttled=refusal is not None,
                 )
             )
 
+        if refusal is not None:
+            record(refusal)
+            return self._respond(refusal)
+        extra = () if admission is None else admission.headers
         if fault is None:
             reply = self._views.handle(self._api_request(request, query, body, key), resolved)
         elif fault.kind is FaultKind.DROP_BEFORE:
@@ -122,7 +144,7 @@ class _Handler:
             elif fault.kind is FaultKind.MALFORMED:
                 reply = _malformed(reply, fault.style)
         record(reply)
-        return self._respond(reply)
+        return self._respond(reply, extra)
 
     @staticmethod
     def _api_request(
@@ -137,9 +159,10 @@ class _Handler:
             idempotency_key=key,
         )
 
-    def _respond(self, reply: Reply) -> web.Response:
+    def _respond(self, reply: Reply, extra: tuple[tuple[str, str], ...] = ()) -> web.Response:
         headers = {"Date": format_datetime(self._clock.now(), usegmt=True)}
         headers.update(reply.headers)
+        headers.update(extra)
         if reply.content_type is not None:
             headers["Content-Type"] = reply.content_type
         return web.Response(status=reply.status, body=reply.body or None, headers=headers)
@@ -155,16 +178,22 @@ class _Handler:
 
 
 def build_app(
-    views: BackupsViews, faults: Faults, journal: Journal, clock: Clock
+    views: BackupsViews,
+    faults: Faults,
+    journal: Journal,
+    clock: Clock,
+    rate_limiter: RateLimiter | None = None,
 ) -> web.Application:
     """An aiohttp application serving ``views`` under ``/api/v1/``, faults applied.
 
     It also serves the fake's stats under ``/_fake/`` (see ``FakeBackupsAPI.stats``).
+    ``rate_limiter`` throttles the API (default: no limit).
 
     Usable on its own, e.g. with ``aiohttp.test_utils.TestServer``; ``FakeBackupsAPI``
     is the convenient way to run it.
     """
-    handler = _Handler(views, faults, journal, clock)
+    limiter = rate_limiter if rate_limiter is not None else RateLimiter(clock)
+    handler = _Handler(views, faults, journal, clock, limiter)
     app = web.Application()
     app.router.add_route("*", "/{path:.*}", handler.handle)
     app.on_shutdown.append(handler.close)

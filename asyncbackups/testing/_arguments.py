@@ -35,6 +35,29 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected requests per second, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number of requests per second, got {text!r}"
+        )
+    return value
+
+
+def _burst(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of requests, got {text!r}") from None
+    # A bucket that never holds one whole token would refuse every request.
+    if not (value >= 1 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a burst of at least 1 request, got {text!r}")
+    return value
+
+
 def _server_ids(text: str) -> list[int]:
     try:
         ids = [int(part) for part in text.split(",") if part.strip()]
@@ -120,6 +143,32 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-sample-data",
         action="store_true",
         help="start without server 12345 and its three example backups",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate,
+        default=None,
+        metavar="R",
+        help=(
+            "serve at most R requests per second, all clients together (a token bucket), "
+            "answering 429 with Retry-After beyond it and RateLimit-* headers on every "
+            "answer (default: no limit)"
+        ),
+    )
+    parser.add_argument(
+        "--burst",
+        type=_burst,
+        default=None,
+        metavar="B",
+        help=(
+            "with --rate-limit: let up to B requests through at once "
+            "(default: one second's worth, max(1, R))"
+        ),
+    )
+    parser.add_argument(
+        "--no-rate-limit-headers",
+        action="store_true",
+        help="with --rate-limit: send no RateLimit-* headers, only Retry-After on a 429",
     )
 
 

@@ -20,6 +20,7 @@ from ._clock import Clock
 from ._control import CONTROL_PREFIX, Control
 from ._faults import Faults
 from ._journal import Journal, RecordedRequest
+from ._rate_limit import RateLimiter
 from ._state import BackupsState, FakeBackup, FakeServer, RestoreRecord
 from ._views import API_PREFIX, BackupsViews
 
@@ -53,6 +54,23 @@ class FakeBackupsAPI:
     backups stay 501/499/495. ``failing_servers`` marks existing servers failing.
     ``clock`` lets tests share or pre-set a ``Clock``. ``port=0`` picks a free port.
 
+    Rate limit: ``rate_limit`` (requests a second; ``None``, the default, means no limit
+    and costs nothing) turns on a token bucket shared by every client, whatever its
+    token or connection: it refills at ``rate_limit`` tokens a second, holds at most
+    ``burst`` (default ``max(1, rate_limit)``, one second's worth) and starts full. Each
+    API request takes a token, an unauthenticated or unknown one too (a provider counts
+    them at its gateway, before it knows who is asking); the ``/_fake/`` routes take
+    none. A request finding the bucket empty is answered at once, before any fault or
+    view: ``429`` with ``{"detail": "Request was throttled. Expected available in N
+    seconds."}`` and ``Retry-After: N``, whole seconds until a token is there, rounded
+    up (at least 1); nothing is done. With ``rate_limit_headers`` (the default) every
+    API answer, a 429 too, carries ``RateLimit-Limit`` (``burst`` rounded down),
+    ``RateLimit-Remaining`` (whole tokens left after this request) and
+    ``RateLimit-Reset`` (the UNIX time, whole seconds rounded up, when the bucket is
+    full again); without them a throttled answer has only ``Retry-After``. The bucket
+    refills on ``clock``, so ``advance`` refills it without waiting. ``set_rate_limit``
+    changes the limit while running.
+
     What tests reach for: ``base_url``, ``token`` and ``auth_headers`` to connect;
     ``advance(seconds)`` or ``clock`` to drive time; ``faults`` to misbehave; ``state``
     (and the shortcuts ``backups()``, ``backup(id)``, ``servers()``, ``restores``) to
@@ -61,17 +79,19 @@ class FakeBackupsAPI:
 
     ``stats()`` sums it all up as one JSON-ready dict, which another process reads from
     ``GET /_fake/stats`` (``stats_url``; outside the API, no token needed, never
-    counted or faulted)::
+    counted, faulted or throttled)::
 
         {"requests": {"GET backups/": 12, "POST backups/": 3},   # by "METHOD route"
          "faults": {"status_before": 1},                          # injected, by kind
+         "throttled": 0,                                          # 429s of the rate limit
          "servers": 3,
          "backups": {"in_progress": 2, "completed": 5, "failed": 1},
-         "restores": 0}
+         "restores": 0,
+         "rate_limit": null}                     # or {"rate": 20.0, "burst": 20.0}
 
-    ``reset_stats()`` (``POST /_fake/reset-stats``) zeroes the request and fault
-    counters and returns the stats as they stood. Counting backups by status costs no
-    walk over them, so large fleets can be measured as often as wanted.
+    ``reset_stats()`` (``POST /_fake/reset-stats``) zeroes the request, fault and
+    throttled counters and returns the stats as they stood. Counting backups by status
+    costs no walk over them, so large fleets can be measured as often as wanted.
     """
 
     def __init__(
@@ -88,8 +108,15 @@ class FakeBackupsAPI:
         clock: Clock | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        rate_limit: float | None = None,
+        burst: float | None = None,
+        rate_limit_headers: bool = True,
     ) -> None:
-        """Set up the state; nothing listens until started (see the class docstring)."""
+        """Set up the state; nothing listens until started (see the class docstring).
+
+        Raises ``ValueError`` for a ``rate_limit`` that is not positive, a ``burst``
+        below 1, or a ``burst`` without a ``rate_limit``.
+        """
         self.clock = clock if clock is not None else Clock()
         self.state = BackupsState(
             clock=self.clock, backup_seconds=backup_seconds, sample_data=sample_data
@@ -106,7 +133,10 @@ class FakeBackupsAPI:
         )
         self.faults = Faults(seed=seed)
         self.journal = Journal()
-        self._control = Control(self.state, self.journal, self.faults)
+        self._rate_limiter = RateLimiter(
+            self.clock, rate=rate_limit, burst=burst, headers=rate_limit_headers
+        )
+        self._control = Control(self.state, self.journal, self.faults, self._rate_limiter)
         self._host = host
         self._requested_port = port
         self._port: int | None = None
@@ -132,7 +162,7 @@ class FakeBackupsAPI:
             raise RuntimeError("the fake API is already running")
         sock = self._bind()
         runner = web.AppRunner(
-            build_app(self._views, self.faults, self.journal, self.clock),
+            build_app(self._views, self.faults, self.journal, self.clock, self._rate_limiter),
             access_log=None,
             shutdown_timeout=_SHUTDOWN_TIMEOUT,
         )
@@ -313,6 +343,48 @@ class FakeBackupsAPI:
     def honor_idempotency_keys(self, value: bool) -> None:
         self._views.honor_idempotency_keys = value
 
+    @property
+    def rate_limit(self) -> float | None:
+        """Requests a second the bucket refills; ``None``: no limit (see the class docs).
+
+        Setting it is ``set_rate_limit(value)``: a new, full bucket of the default burst.
+        """
+        bucket = self._rate_limiter.bucket
+        return None if bucket is None else bucket.rate
+
+    @rate_limit.setter
+    def rate_limit(self, value: float | None) -> None:
+        self.set_rate_limit(value)
+
+    @property
+    def burst(self) -> float | None:
+        """The bucket's capacity in requests; ``None`` when there is no limit."""
+        bucket = self._rate_limiter.bucket
+        return None if bucket is None else bucket.burst
+
+    def set_rate_limit(self, rate: float | None, burst: float | None = None) -> None:
+        """Limit the API to ``rate`` requests a second from now on; ``None`` lifts the limit.
+
+        The new bucket starts full, holding ``burst`` (default ``max(1, rate)``). Safe
+        from any thread, while running. Raises ``ValueError`` for a ``rate`` that is not
+        positive, a ``burst`` below 1, or a ``burst`` without a ``rate``.
+        """
+        self._rate_limiter.configure(rate, burst)
+
+    @property
+    def rate_limit_headers(self) -> bool:
+        """Whether API answers carry ``RateLimit-Limit``, ``-Remaining`` and ``-Reset``."""
+        return self._rate_limiter.headers
+
+    @rate_limit_headers.setter
+    def rate_limit_headers(self, value: bool) -> None:
+        self._rate_limiter.headers = value
+
+    @property
+    def throttled(self) -> int:
+        """API requests the rate limit answered 429 so far (``stats()["throttled"]``)."""
+        return self._rate_limiter.throttled
+
     # -- shortcuts to the state, the clock and the journal ---------------------------
 
     def advance(self, seconds: float) -> None:
@@ -365,16 +437,19 @@ class FakeBackupsAPI:
     def stats(self) -> dict[str, Any]:
         """The counts so far, exactly as ``GET /_fake/stats`` answers them.
 
-        ``{"requests": {"GET backups/": 12, ...}, "faults": {...}, "servers": N,
-        "backups": {"in_progress": n, "completed": n, "failed": n}, "restores": n}``:
-        requests by ``"METHOD route"`` (the ``requests`` counter, keys joined by a space),
-        injected faults by kind, and the stored data now. A fresh dict each call.
+        ``{"requests": {"GET backups/": 12, ...}, "faults": {...}, "throttled": n,
+        "servers": N, "backups": {"in_progress": n, "completed": n, "failed": n},
+        "restores": n, "rate_limit": {"rate": r, "burst": b} or None}``: requests by
+        ``"METHOD route"`` (the ``requests`` counter, keys joined by a space; throttled
+        requests included), injected faults by kind, requests the rate limit answered
+        429, the stored data now, and the rate limit in force. A fresh dict each call.
         """
         return self._control.stats()
 
     def reset_stats(self) -> dict[str, Any]:
-        """Zero the request and fault counters; return the stats as they stood before.
+        """Zero the request, fault and throttled counters; return the stats as they stood.
 
-        The request log, the data and the fault rules are left alone.
+        The request log, the data, the fault rules and the rate limit's bucket are left
+        alone.
         """
         return self._control.reset_stats()

@@ -19,7 +19,8 @@ class RecordedRequest:
 
     ``path`` is relative to ``/api/v1/`` (the full path if outside it); ``template`` is
     the route it matched, like ``"backups/{id}/"`` (``None``: no route). ``status`` is
-    ``None`` when the connection was dropped instead of answered.
+    ``None`` when the connection was dropped instead of answered. ``throttled`` marks
+    a request the rate limit refused (a 429 the views never saw).
     """
 
     method: str
@@ -31,6 +32,7 @@ class RecordedRequest:
     status: int | None = None
     fault: FaultKind | None = None
     replayed: bool = False
+    throttled: bool = False
 
     def json(self) -> Any:
         """The request body decoded as JSON; raises ``ValueError`` if it is not JSON."""

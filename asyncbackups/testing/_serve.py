@@ -78,8 +78,11 @@ def fake_from_arguments(args: argparse.Namespace) -> FakeBackupsAPI:
     """A ``FakeBackupsAPI`` set up as parsed by ``add_serve_arguments``; not started yet.
 
     Raises ``ValueError`` for a value the fake refuses (a page size of 0, a chaos rate
-    above 1) and ``LookupError`` for a failing server that does not exist.
+    above 1, ``--burst`` without ``--rate-limit``) and ``LookupError`` for a failing
+    server that does not exist.
     """
+    if args.burst is not None and args.rate_limit is None:
+        raise ValueError("--burst needs --rate-limit")
     api = FakeBackupsAPI(
         token=args.token,
         backup_seconds=args.backup_seconds,
@@ -91,6 +94,9 @@ def fake_from_arguments(args: argparse.Namespace) -> FakeBackupsAPI:
         failing_servers=args.failing_servers,
         host=args.host,
         port=args.port,
+        rate_limit=args.rate_limit,
+        burst=args.burst,
+        rate_limit_headers=not args.no_rate_limit_headers,
     )
     if args.chaos:
         api.faults.chaos(args.chaos)

@@ -13,6 +13,9 @@ Use::
     @pytest.mark.fake_backups_api(backup_seconds=1, fleet=10)
     async def test_fleet(fake_backups_api): ...
 
+    @pytest.mark.fake_backups_api(rate_limit=5, burst=5)   # 429 beyond 5 requests/s
+    def test_throttled(fake_backups_api): ...
+
 The fake runs in a background thread with its own event loop, so the fixture is a
 plain synchronous one: it needs no pytest-asyncio and suits any async framework.
 """
@@ -38,7 +41,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{MARKER}(**options): configure the {MARKER} fixture; the options are "
         "FakeBackupsAPI's (token, backup_seconds, page_size, honor_idempotency_keys, "
-        "seed, sample_data, fleet, failing_servers).",
+        "seed, sample_data, fleet, failing_servers, rate_limit, burst, "
+        "rate_limit_headers).",
     )
 
 
