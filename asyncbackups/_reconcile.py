@@ -30,6 +30,8 @@ _ONE_SECOND = timedelta(seconds=1)
 # Claims matter only while creates for the same server and description overlap; a
 # fleet of 100,000 servers must not keep one per server.
 _CLAIMED_LIMIT = 4096
+# Creates in doubt are remembered by description only, for the next resumed run of it.
+_IN_DOUBT_LIMIT = 64
 
 
 def same_create(server_id: int, description: str | None) -> tuple[int, str]:
@@ -71,14 +73,17 @@ class Claims:
 
     A backup adopted by one call is never adopted by another; and several backups can
     be this client's own only while as many of its creates for the same server and
-    description are in flight. More than that is reported, never guessed.
+    description are in flight. More than that is reported, never guessed. It also keeps,
+    per description, when a create last ended in doubt, for a resumed run to know that
+    one of its earlier attempts may still have creates on the wire.
     """
 
-    __slots__ = ("_claimed", "_in_flight")
+    __slots__ = ("_claimed", "_in_doubt", "_in_flight")
 
     def __init__(self) -> None:
         self._claimed: dict[int, None] = {}
         self._in_flight: dict[tuple[int, str], int] = {}
+        self._in_doubt: dict[str, float] = {}
 
     def begin(self, key: tuple[int, str]) -> None:
         """A create for ``key`` starts."""
@@ -89,6 +94,24 @@ class Claims:
         left = self._in_flight.pop(key, 1) - 1
         if left > 0:
             self._in_flight[key] = left
+
+    def left_in_doubt(self, description: str, at: float) -> None:
+        """A create with ``description`` ended at ``at`` (monotonic) with its request
+        perhaps still on its way to the server: cancelled after sending, or failed after
+        an attempt that may have reached it.
+
+        A resumed run of that description on this client then knows that an earlier
+        attempt exists, even if none of its backups has landed yet.
+        """
+        description = description.strip()
+        self._in_doubt.pop(description, None)
+        self._in_doubt[description] = at
+        if len(self._in_doubt) > _IN_DOUBT_LIMIT:
+            del self._in_doubt[next(iter(self._in_doubt))]
+
+    def last_in_doubt(self, description: str) -> float | None:
+        """When a create with ``description`` last ended in doubt (monotonic), if ever."""
+        return self._in_doubt.get(description.strip())
 
     def claim(self, backup_id: int) -> None:
         """``backup_id`` is one call's result from now on."""

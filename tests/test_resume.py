@@ -20,6 +20,9 @@ from asyncbackups import BackupOutcome, BackupsClient, BackupStatus
 FAST = {"poll_interval": 0.01, "max_poll_interval": 0.02}
 POST = ("POST", "backups/")
 RUN = "weekly 2026-W48"
+# The earlier runs these tests arrange are over, with nothing in flight, and the fake
+# honours Idempotency-Key: no settle (test_resume_settle.py is about the settle).
+NO_SETTLE: dict[str, Any] = {"settle_timeout": 0}
 
 
 def _existing(api: Any, server_id: int, description: str | None, status: str | None) -> int:
@@ -78,7 +81,7 @@ async def test_a_completed_backup_of_the_run_is_adopted_at_once_without_a_create
     consumer = asyncio.create_task(
         _collect(
             fake_client.backups.stream_many(
-                [1, 2, 3], description=RUN, resume=True, wait=True, **FAST
+                [1, 2, 3], description=RUN, resume=True, wait=True, **FAST, **NO_SETTLE
             ),
             landed,
         )
@@ -137,7 +140,9 @@ async def test_an_in_progress_backup_of_the_run_is_reported_as_is_without_wait(
     fake_api.add_fleet(2)
     kept = _existing(fake_api, 2, RUN, None)
 
-    result = await fake_client.backups.create_many([1, 2], description=RUN, resume=True)
+    result = await fake_client.backups.create_many(
+        [1, 2], description=RUN, resume=True, **NO_SETTLE
+    )
 
     fresh, adopted = result.outcomes
     assert (fresh.server_id, fresh.adopted) == (1, False)
@@ -155,7 +160,7 @@ async def test_a_failed_backup_of_the_run_gets_a_fresh_backup(
     fake_api.add_fleet(1)
     failed = _existing(fake_api, 1, RUN, "failed")
 
-    result = await fake_client.backups.create_many([1], description=RUN, resume=True)
+    result = await fake_client.backups.create_many([1], description=RUN, resume=True, **NO_SETTLE)
 
     (outcome,) = result.outcomes
     assert outcome.adopted is False
@@ -297,8 +302,9 @@ async def test_a_run_killed_halfway_then_resumed_leaves_exactly_one_backup_per_s
     fake_api.reset_stats()
     mark = len(fake_api.request_log)
 
+    # Everything the first run sent has landed (_quiet): a short settle is as good as any.
     result = await fake_client.backups.create_many(
-        range(1, 101), description=RUN, resume=True, concurrency=8
+        range(1, 101), description=RUN, resume=True, concurrency=8, settle_timeout=0.01
     )
 
     assert result.ok
@@ -333,7 +339,9 @@ async def test_resuming_a_large_fleet_pages_the_manual_list_across_servers(
     manual = len(fake_api.backups(backup_type="manual"))  # 131, the sample's 499 included
     pages = -(-manual // 50)
 
-    result = await fake_client.backups.create_many(range(1, 101), description=RUN, resume=True)
+    result = await fake_client.backups.create_many(
+        range(1, 101), description=RUN, resume=True, **NO_SETTLE
+    )
 
     assert result.ok
     assert [o.adopted for o in result.outcomes] == [True] * 30 + [False] * 70
@@ -354,7 +362,9 @@ async def test_resuming_two_servers_among_many_backups_reads_per_server(
             _existing(fake_api, server_id, RUN, "completed")
     assert len(fake_api.backups(backup_type="manual")) == 502  # 51 pages across
 
-    result = await fake_client.backups.create_many([1, 2], description=RUN, resume=True)
+    result = await fake_client.backups.create_many(
+        [1, 2], description=RUN, resume=True, **NO_SETTLE
+    )
 
     first, second = result.outcomes
     assert (first.adopted, first.backup is not None and first.backup.id == kept) == (True, True)
