@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
+import logging
 import math
 import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
-    Awaitable,
     Callable,
+    Collection,
     Iterable,
-    Sized,
 )
 from datetime import UTC, datetime
 from typing import Any
@@ -26,8 +27,9 @@ from ._checks import (
     check_idempotency_key,
     check_number,
 )
-from ._fleet import BackupOutcome, FleetResult, stream_fleet
-from ._models import Backup, BackupStatus, BackupType
+from ._errors import BackupsError
+from ._fleet import BackupOutcome, FleetResult, StopRun, stream_fleet
+from ._models import Backup, BackupType
 from ._options import ClientOptions
 from ._protocol import (
     BACKUPS_PATH,
@@ -41,12 +43,15 @@ from ._protocol import (
 from ._raw import RawResponse, raw_response
 from ._reading import Page, Reader
 from ._reconcile import Claims, call_start, same_create
+from ._resume import ReadWindow, RunBackups, run_idempotency_key
 from ._retry_policy import Safety
 from ._stats import Counters
 from ._transport import Request, Transport
 from ._waiting import Poller, Schedule
 
 __all__ = ["BackupsAPI"]
+
+logger = logging.getLogger("asyncbackups")
 
 CREATE_ROUTE = "POST backups/"
 DELETE_ROUTE = "DELETE backups/{id}/"
@@ -116,6 +121,8 @@ class BackupsAPI:
         self._options = options
         self._counters = counters
         self._reader = Reader(transport, options, counters)
+        # A fleet's reads (resume) wait out throttling, as its creates do.
+        self._fleet_reader = Reader(transport, options, counters, patient=True)
         self._poller = poller
         # Backups handed out by this client's creates, and its creates in flight: a
         # reconcile never adopts one backup for two calls.
@@ -157,7 +164,12 @@ class BackupsAPI:
     # -- writing ------------------------------------------------------------------------
 
     def _create_call(
-        self, server_id: int, description: str | None, idempotency_key: str | None
+        self,
+        server_id: int,
+        description: str | None,
+        idempotency_key: str | None,
+        *,
+        patient: bool = False,
     ) -> tuple[Call[Backup], tuple[int, str]]:
         check_id(server_id, "server_id")
         check_description(description)
@@ -171,6 +183,7 @@ class BackupsAPI:
             route=CREATE_ROUTE,
             data=dump_json(payload),
             headers={**_JSON_HEADERS, "Idempotency-Key": key},
+            patient=patient,
         )
         same = same_create(server_id, description)
         started = time.monotonic()
@@ -195,6 +208,12 @@ class BackupsAPI:
         self._claims.begin(same)
         try:
             backup = await call.run()
+        except BaseException as error:
+            # Its request may still land on the server: a resumed run of this
+            # description on this client must give it time to (see _Resume).
+            if call.state.sent and (call.state.ambiguous or not isinstance(error, BackupsError)):
+                self._claims.left_in_doubt(same[1], time.monotonic())
+            raise
         finally:
             self._claims.end(same)
         self._claims.claim(backup.id)
@@ -326,6 +345,10 @@ class BackupsAPI:
         max_poll_interval: float = 30.0,
         resume: bool = False,
         on_created: Callable[[BackupOutcome], Any] | None = None,
+        since: datetime | None = None,
+        settle_timeout: float | None = None,
+        earlier_attempt: bool = False,
+        on_settle: Callable[[float], Any] | None = None,
     ) -> FleetResult:
         """Back up many servers at once; every server gets exactly one outcome.
 
@@ -336,7 +359,9 @@ class BackupsAPI:
         poller, and an outcome is ``ok`` only once its backup completed.
         ``on_created`` hears each server as its backup is made (or adopted), and
         ``on_progress`` each outcome as it lands (plain or async callables; what they
-        raise stops the run and reaches you). ``resume`` is as for :meth:`stream_many`.
+        raise stops the run and reaches you). ``resume``, ``since``,
+        ``settle_timeout``, ``earlier_attempt`` and ``on_settle`` are as for
+        :meth:`stream_many`.
 
         Raises ``TypeError``/``ValueError`` before any request for an ID that is not a
         positive ``int`` and for repeated IDs. Cancelling it cancels all its work.
@@ -363,6 +388,10 @@ class BackupsAPI:
             max_poll_interval=max_poll_interval,
             resume=resume,
             on_created=on_created,
+            since=since,
+            settle_timeout=settle_timeout,
+            earlier_attempt=earlier_attempt,
+            on_settle=on_settle,
         )
         async with contextlib.aclosing(stream) as landed:
             async for outcome in landed:
@@ -382,6 +411,10 @@ class BackupsAPI:
         max_poll_interval: float = 30.0,
         resume: bool = False,
         on_created: Callable[[BackupOutcome], Any] | None = None,
+        since: datetime | None = None,
+        settle_timeout: float | None = None,
+        earlier_attempt: bool = False,
+        on_settle: Callable[[float], Any] | None = None,
     ) -> AsyncGenerator[BackupOutcome]:
         """Back up many servers, yielding each server's outcome as it lands.
 
@@ -397,11 +430,42 @@ class BackupsAPI:
         stops all its work (use ``contextlib.aclosing`` to stop it at once).
 
         ``resume=True`` (which needs a ``description``) makes a run safe to start
-        again after a crash: a server that already has a manual backup with exactly
-        that description, not ``failed``, is adopted (``outcome.adopted``) instead of
-        backed up again, completed ones reported at once and in-progress ones waited
-        for when ``wait=True``. Choose a description that names the run (``"weekly
-        2026-W48"``). An ID that is not a positive ``int``, or a repeated one, raises
+        again after a crash, in this process or another: a server that already has a
+        manual backup with exactly that description, not ``failed``, is adopted
+        (``outcome.adopted``) instead of backed up again, completed ones reported at
+        once and in-progress ones waited for when ``wait=True``. Choose a description
+        that names the run (``"weekly 2026-W48"``). In such a run:
+
+        - Each create carries an ``Idempotency-Key`` derived from the run and the
+          server, so every attempt of the run sends the same key for the same server:
+          ``"asyncbackups-run-"`` and the first 32 hex digits of the SHA-256 of
+          ``"v1\\0<description, stripped>\\0<server ID>\\0<generation>"`` (UTF-8), where
+          the generation is how many of the run's backups of that server the read saw
+          ``failed``. A new description makes new keys. An API that honours keys makes
+          one backup per server whatever the timing.
+        - *Settle before creating.* An earlier attempt's creates may still be on their
+          way when this one starts (its process was killed with requests in flight),
+          and an API that ignores keys would make a second backup. So before its first
+          create the run waits ``settle_timeout`` seconds (default: the client's
+          per-request ``timeout``, the longest such a request can be under way) and reads
+          again, when an earlier attempt is known: the read found a backup of the run
+          (any status) on one of its servers (any server, when ``server_ids`` is not a
+          collection), or you pass ``earlier_attempt=True`` (a retried task knows), or a
+          create of this description on this client ended in doubt less than
+          ``settle_timeout`` ago. A fresh run, and one with nothing left to create, never
+          waits. The wait is logged (WARNING, ``"waiting 30 s for an earlier attempt's
+          requests to land"``) and ``on_settle`` (plain or async; what it raises stops
+          the run) hears its seconds before it begins. ``settle_timeout=0`` skips it: do
+          so only against an API that honours ``Idempotency-Key``.
+        - ``since`` (timezone-aware) bounds what is read: the earliest moment the run
+          can have started, recorded once before its first attempt and passed to every
+          attempt (a later value would hide the earlier attempts' backups). A list that
+          comes newest first is then read only down to the first page wholly older than
+          ``since`` less 10 minutes (for clock skew); a list seen in any other order is
+          read whole. Without it, the account's manual backups are read whole, or per
+          server when that takes fewer requests.
+
+        An ID that is not a positive ``int``, or a repeated one, raises
         ``TypeError``/``ValueError`` from the loop when it is reached.
         """
         check_description(description)
@@ -415,14 +479,28 @@ class BackupsAPI:
             raise TypeError("on_created must be callable")
         if not isinstance(wait, bool):
             raise TypeError(f"wait must be a bool, not {type(wait).__name__}")
+        _check_resume_options(since, settle_timeout, earlier_attempt, on_settle)
         self._transport.check_open()
+        resumed = None
+        if resume:
+            resumed = _Resume(
+                self._fleet_reader,
+                (description or "").strip(),
+                since=since,
+                settle_timeout=(
+                    self._options.timeout if settle_timeout is None else float(settle_timeout)
+                ),
+                earlier_attempt=earlier_attempt,
+                on_settle=on_settle,
+                concurrency=concurrency,
+            )
         return self._stream(
             server_ids,
             description=description,
             wait=wait,
             concurrency=concurrency,
             schedule=self._schedule(poll_interval, max_poll_interval, wait_timeout),
-            resume=resume,
+            resumed=resumed,
             on_created=on_created,
         )
 
@@ -434,20 +512,23 @@ class BackupsAPI:
         wait: bool,
         concurrency: int,
         schedule: Schedule,
-        resume: bool,
+        resumed: _Resume | None,
         on_created: Callable[[BackupOutcome], Any] | None,
     ) -> AsyncGenerator[BackupOutcome]:
-        adopt = None
-        if resume:
-            adopt = await self._previous_run(server_ids, (description or "").strip())
+        if resumed is not None:
+            last = self._claims.last_in_doubt(resumed.description)
+            await resumed.read(server_ids, in_doubt_at=last)
 
         async def create(server_id: int) -> Backup:
-            return await self.create(server_id, description=description)
+            key = None if resumed is None else resumed.idempotency_key(server_id)
+            # A fleet's creates wait out throttling (429 is backpressure here).
+            call, same = self._create_call(server_id, description, key, patient=True)
+            return await self._run_create(call, same)
 
         stream = stream_fleet(
             server_ids,
             create=create,
-            adopt=adopt,
+            adopt=None if resumed is None else resumed.adopt,
             poller=self._poller if wait else None,
             schedule=schedule,
             concurrency=concurrency,
@@ -457,62 +538,225 @@ class BackupsAPI:
             async for outcome in landed:
                 yield outcome
 
-    async def _previous_run(
-        self, server_ids: Iterable[int] | AsyncIterable[int], description: str
-    ) -> Callable[[int], Awaitable[Backup | None]]:
-        """How a resumed run finds each server's backup from an earlier run.
 
-        The manual backups are read once across the fleet, or per server when that
-        takes fewer requests (a small fleet among many backups): the first page across
-        tells how many pages there are, so it costs at most one request more than the
-        fewer of the two.
+class _Resume:
+    """One resumed run's reads: what it adopts, when it settles, which key each create sends.
+
+    The rules are :mod:`asyncbackups._resume`'s; this is their reading and waiting.
+    """
+
+    __slots__ = (
+        "_concurrency",
+        "_errors",
+        "_found",
+        "_keys",
+        "_lock",
+        "_must_settle",
+        "_on_settle",
+        "_per_server",
+        "_reader",
+        "_reread",
+        "_servers",
+        "_since",
+        "_waited",
+        "description",
+        "earlier_attempt",
+        "settle_timeout",
+    )
+
+    def __init__(
+        self,
+        reader: Reader,
+        description: str,
+        *,
+        since: datetime | None,
+        settle_timeout: float,
+        earlier_attempt: bool,
+        on_settle: Callable[[float], Any] | None,
+        concurrency: int,
+    ) -> None:
+        self._reader = reader
+        self.description = description
+        self._since = since
+        self.settle_timeout = settle_timeout
+        self.earlier_attempt = earlier_attempt
+        self._on_settle = on_settle
+        self._concurrency = concurrency
+        self._servers: frozenset[int] | None = None
+        self._found = RunBackups(description)
+        self._errors: dict[int, BackupsError] = {}
+        self._keys: dict[int, str] = {}
+        self._per_server = False
+        self._must_settle = False
+        self._waited = False
+        self._reread = False
+        self._lock = asyncio.Lock()
+
+    # -- the first read -------------------------------------------------------------------
+
+    async def read(
+        self, server_ids: Iterable[int] | AsyncIterable[int], *, in_doubt_at: float | None
+    ) -> None:
+        """Read what earlier attempts left, and decide whether the run must settle.
+
+        Across the account's manual backups, or per server when that is cheaper: the
+        first page across tells how many pages a whole read takes. With ``since`` the
+        read across may end much sooner, which no count tells in advance, so it goes on
+        until it has cost what reading per server would, and only then changes to that:
+        at most twice the cheaper of the two.
         """
-        fleet_size = len(server_ids) if isinstance(server_ids, Sized) else None
-        params = {"backup_type": BackupType.MANUAL.value}
-        found: dict[int, Backup] = {}
+        if isinstance(server_ids, Collection) and not isinstance(server_ids, str | bytes):
+            # Bad IDs are left to the run, which refuses them when it reaches them.
+            self._servers = frozenset(
+                server_id for server_id in server_ids if type(server_id) is int and server_id > 0
+            )
+        found = RunBackups(self.description, self._servers)
+        per_server_cost = None if self._servers is None else len(self._servers)
+        window = None if self._since is None else ReadWindow(self._since)
+        pages_read = 0
+        pages = self._reader.pages({"backup_type": BackupType.MANUAL.value})
+        async with contextlib.aclosing(pages) as walk:
+            async for page in walk:
+                pages_read += 1
+                found.add(page.backups)
+                if window is not None and window.passed(page.backups):
+                    break
+                if per_server_cost is None or not page.backups:
+                    continue
+                if pages_read == 1 and page.count:
+                    across = math.ceil(page.count / len(page.backups))
+                    if per_server_cost >= across:
+                        per_server_cost = None  # decided: across
+                        continue
+                    if window is None:
+                        self._per_server = True
+                        break
+                if pages_read >= per_server_cost:
+                    self._per_server = True
+                    break
+        if self._per_server:
+            assert self._servers is not None
+            await self._read_each(self._servers, found)
+        self._found = found
+        # A create of this run on this client, ended in doubt within the settle time,
+        # may still land: an earlier attempt known without any backup of it seen.
+        in_doubt = in_doubt_at is not None and time.monotonic() - in_doubt_at < self.settle_timeout
+        earlier = found.seen or self.earlier_attempt or in_doubt
+        self._must_settle = earlier and self.settle_timeout > 0
+
+    async def _read_each(self, servers: Iterable[int], found: RunBackups) -> None:
+        """Read each server's manual backups into ``found``, ``concurrency`` at a time.
+
+        All before any create, so that the settle is decided on the whole run. A server
+        whose read failed gets the error as its outcome.
+        """
+        slots = asyncio.Semaphore(self._concurrency)
+
+        async def one(server_id: int) -> None:
+            async with slots:
+                try:
+                    await self._read_server(server_id, found)
+                except BackupsError as error:
+                    self._errors[server_id] = error
+
+        async with asyncio.TaskGroup() as group:
+            for server_id in servers:
+                group.create_task(one(server_id))
+
+    async def _read_server(self, server_id: int, found: RunBackups) -> None:
+        params = {"server_id": str(server_id), "backup_type": BackupType.MANUAL.value}
+        await self._read_into(found, params)
+
+    async def _read_across(self) -> RunBackups:
+        found = RunBackups(self.description, self._servers)
+        await self._read_into(found, {"backup_type": BackupType.MANUAL.value})
+        return found
+
+    async def _read_into(self, found: RunBackups, params: dict[str, str]) -> None:
+        """Read the pages of ``params`` into ``found``, down to ``since`` if given."""
+        window = None if self._since is None else ReadWindow(self._since)
         pages = self._reader.pages(params)
         async with contextlib.aclosing(pages) as walk:
             async for page in walk:
-                if fleet_size is not None and page.count and page.backups:
-                    across = math.ceil(page.count / len(page.backups))
-                    if fleet_size < across:
-                        return self._per_server_lookup(description)
-                    fleet_size = None  # decided: across
-                _keep_best(found, page.backups, description)
+                found.add(page.backups)
+                if window is not None and window.passed(page.backups):
+                    break
 
-        async def lookup(server_id: int) -> Backup | None:
-            return found.pop(server_id, None)
+    # -- per server, as the run reaches it --------------------------------------------------
 
-        return lookup
+    async def adopt(self, server_id: int) -> Backup | None:
+        """The backup an earlier attempt made for ``server_id``, or ``None`` to create one.
 
-    def _per_server_lookup(self, description: str) -> Callable[[int], Awaitable[Backup | None]]:
-        async def lookup(server_id: int) -> Backup | None:
-            found: dict[int, Backup] = {}
-            params = {"server_id": str(server_id), "backup_type": BackupType.MANUAL.value}
-            async for page in self._reader.pages(params):
-                _keep_best(found, page.backups, description)
-            return found.get(server_id)
+        The first server that needs a create settles the run first, if it must: every
+        other waits for that one settle, and servers adopted meanwhile are not held up.
+        """
+        error = self._errors.pop(server_id, None)
+        if error is not None:
+            raise error
+        found = self._found
+        backup = found.take(server_id)
+        if backup is None and self._must_settle:
+            await self._settle()
+            if self._per_server:
+                found = RunBackups(self.description)
+                await self._read_server(server_id, found)
+            else:
+                found = self._found
+            backup = found.take(server_id)
+        if backup is None:
+            generation = found.generation(server_id)
+            self._keys[server_id] = run_idempotency_key(self.description, server_id, generation)
+        return backup
 
-        return lookup
+    def idempotency_key(self, server_id: int) -> str:
+        """The key of the create ``adopt`` just decided on for ``server_id``."""
+        key = self._keys.pop(server_id, None)
+        if key is None:
+            key = run_idempotency_key(
+                self.description, server_id, self._found.generation(server_id)
+            )
+        return key
+
+    async def _settle(self) -> None:
+        """Wait once for an earlier attempt's requests to land, then read again.
+
+        Raises :class:`StopRun` for what ``on_settle`` raised or the read after the wait
+        failed with: the run cannot go on without them.
+        """
+        async with self._lock:
+            if not self._waited:
+                seconds = self.settle_timeout
+                logger.warning(
+                    "waiting %s s for an earlier attempt's requests to land", f"{seconds:g}"
+                )
+                try:
+                    await call_back(self._on_settle, seconds)
+                except Exception as error:  # the caller's callback: it stops the run
+                    raise StopRun(error) from None
+                await asyncio.sleep(seconds)
+                self._waited = True
+            if not self._per_server and not self._reread:
+                try:
+                    self._found = await self._read_across()
+                except BackupsError as error:
+                    raise StopRun(error) from None
+                self._reread = True
 
 
-def _keep_best(found: dict[int, Backup], backups: Iterable[Backup], description: str) -> None:
-    """Keep, per server, the backup a resumed run adopts: completed before in progress,
-    then the newest; a failed one never."""
-    for backup in backups:
-        if (
-            backup.backup_type is not BackupType.MANUAL
-            or backup.status is BackupStatus.FAILED
-            or (backup.description or "").strip() != description
-        ):
-            continue
-        held = found.get(backup.server_id)
-        if held is None or _rank(backup) > _rank(held):
-            found[backup.server_id] = backup
-
-
-def _rank(backup: Backup) -> tuple[bool, datetime, int]:
-    return (backup.status is BackupStatus.COMPLETED, backup.created_at, backup.id)
+def _check_resume_options(
+    since: object, settle_timeout: object, earlier_attempt: object, on_settle: object
+) -> None:
+    if since is not None:
+        if not isinstance(since, datetime):
+            raise TypeError(f"since must be a datetime, not {type(since).__name__}")
+        if since.utcoffset() is None:
+            raise ValueError("since must be timezone-aware, like datetime.now(UTC)")
+    if settle_timeout is not None:
+        check_number("settle_timeout", settle_timeout, minimum=0)
+    if not isinstance(earlier_attempt, bool):
+        raise TypeError(f"earlier_attempt must be a bool, not {type(earlier_attempt).__name__}")
+    if on_settle is not None and not callable(on_settle):
+        raise TypeError("on_settle must be callable")
 
 
 def _check_wait_options(

@@ -12,6 +12,12 @@ decides, with the one predicate :func:`~asyncbackups._retry_policy.is_retryable`
 wait :class:`~asyncbackups._retry_policy.wait_for_retry`, whether and when to try again.
 Before any attempt that follows an ambiguous one, a create's *reconcile* reads what the
 earlier attempt did; a found backup is the call's result and nothing is sent again.
+
+A 429 is backpressure, not a failure: it never spends one of ``max_retries``. The next
+attempt waits for the client's rate governor (which holds the ``Retry-After``), for as
+long as the call's own budget allows: its ``timeout`` for a single call, without end for
+a *patient* one (a fleet's creates, the poller's reads). A ``Retry-After`` longer than
+that budget, or than ``max_retry_after``, fails at once with the figure in the message.
 """
 
 from __future__ import annotations
@@ -27,7 +33,13 @@ from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from yarl import URL
 
-from ._errors import AmbiguousCreateError, BackupsError, ResponseValidationError
+from ._errors import (
+    AmbiguousCreateError,
+    BackupsError,
+    RateLimitError,
+    ResponseValidationError,
+)
+from ._governor import Lane
 from ._options import ClientOptions
 from ._protocol import Response, request_id_of
 from ._retry_policy import (
@@ -81,9 +93,12 @@ class Call(Generic[T]):
         "_decode",
         "_idempotency_key",
         "_options",
+        "_own_throttle",
         "_reconcile",
         "_request",
         "_safety",
+        "_started",
+        "_throttled",
         "_transport",
         "elapsed",
         "response",
@@ -115,6 +130,9 @@ class Call(Generic[T]):
         self.response: Response | None = None
         self.retries = 0
         self.elapsed = 0.0
+        self._started = 0.0
+        self._throttled = 0  # attempts answered 429: they spend no retry
+        self._own_throttle: RateLimitError | None = None  # the last 429 this call's request got
 
     @property
     def url(self) -> str:
@@ -123,7 +141,7 @@ class Call(Generic[T]):
 
     async def run(self) -> T:
         """Send the call, retrying under the policy for its safety; see the class."""
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         try:
             # The first attempt is awaited from here, one coroutine less on the path of
             # every call (each costs about half a microsecond); failures go on below.
@@ -151,6 +169,9 @@ class Call(Generic[T]):
         try:
             # Outside the handler: tenacity raises what it raises without a context.
             return await self._retry(first)
+        except RateLimitError as error:
+            self._explain_throttle(error)
+            raise
         except BackupsError:
             # Out of attempts after one that may have acted: look once more before
             # reporting failure, so a backup the server did make is not lost.
@@ -161,6 +182,46 @@ class Call(Generic[T]):
                     if found is not None:
                         return found
             raise
+
+    def _stop(self, retry_state: RetryCallState) -> bool:
+        """Whether to stop now: retries spent (429s not counted), or a 429 whose wait
+        does not fit the call's budget."""
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, RateLimitError):
+            self._throttled += 1  # a reconcile's 429 included: it too is backpressure
+            return not self._throttle_fits(error)
+        return retry_state.attempt_number - self._throttled > self._options.max_retries
+
+    def _throttle_fits(self, error: RateLimitError) -> bool:
+        if self._request.lane is Lane.POLL:
+            return False  # the poller plans around a throttle itself, wait by wait
+        if self._request.patient:
+            return True  # bounded by the fleet that runs it, and by cancelling
+        if self._options.max_retries == 0:
+            return False  # "never retry" covers waiting out a 429 too
+        elapsed = time.monotonic() - self._started
+        return elapsed + (error.retry_after or 0.0) <= self._options.timeout
+
+    def _explain_throttle(self, error: RateLimitError) -> None:
+        """Say in the message why a 429 was not waited out (once: the call that got it)."""
+        if error is not self._own_throttle or self._request.lane is Lane.POLL:
+            return
+        retry_after = error.retry_after
+        if self._options.max_retries == 0 and not self._request.patient:
+            why = "max_retries=0: not waiting for the rate limit"
+        elif retry_after is not None and retry_after > self._options.max_retry_after:
+            why = (
+                f"the API asks to wait {retry_after:g}s, longer than max_retry_after "
+                f"({self._options.max_retry_after:g}s)"
+            )
+        elif self._request.patient:
+            return
+        else:
+            wait = f"waiting {retry_after:g}s more" if retry_after is not None else "waiting more"
+            why = f"{wait} would pass this call's {self._options.timeout:g}s timeout"
+        error.message = f"{error.message}; {why}"
+        error.args = (error.message, *error.args[1:])
 
     def _may_retry(self, error: BaseException) -> bool:
         """The retry predicate, for this call: the policy's, unless the call gave up."""
@@ -177,12 +238,11 @@ class Call(Generic[T]):
             DoSleep,
             RetryCallState,
             retry_if_exception,
-            stop_after_attempt,
         )
 
         options = self._options
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(options.max_retries + 1),
+            stop=self._stop,
             wait=wait_for_retry(multiplier=options.retry_backoff, max=options.max_retry_backoff),
             retry=retry_if_exception(self._may_retry),
             before_sleep=self._log_retry,
@@ -211,6 +271,16 @@ class Call(Generic[T]):
     def _log_retry(self, retry_state: RetryCallState) -> None:
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None else None
+        if isinstance(error, RateLimitError):
+            # Debug, not info: a throttled fleet meets many, and the governor logs the
+            # pacing itself once per change.
+            logger.debug(
+                "%s %s throttled; waiting for the rate governor (throttled %d times)",
+                self._request.method,
+                self._path(),
+                self._throttled,
+            )
+            return
         delay = retry_state.upcoming_sleep
         logger.info(
             "%s %s failed (%s); retrying in %.2fs (attempt %d of %d)",
@@ -218,7 +288,7 @@ class Call(Generic[T]):
             self._path(),
             error,
             delay,
-            retry_state.attempt_number + 1,
+            retry_state.attempt_number - self._throttled + 1,
             self._options.max_retries + 1,
         )
 
@@ -274,6 +344,8 @@ class Call(Generic[T]):
             raise
         except BackupsError as error:
             self._transport.scrub(error)
+            if isinstance(error, RateLimitError):
+                self._own_throttle = error
             if is_ambiguous(error):
                 state.ambiguous = True
                 state.may_be_running = state.may_be_running or may_still_be_running(error)

@@ -6,7 +6,10 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Final
 
+import attrs
+
 from ._backups import BackupsAPI
+from ._governor import Lane, Pacer
 from ._http import HTTPTransport, Session, TraceConfig
 from ._options import ClientOptions, read_token
 from ._reading import Reader
@@ -68,6 +71,13 @@ class BackupsClient:
     only credential sent). ``trace_configs`` are aiohttp ``TraceConfig``s for the
     client's own session (OpenTelemetry's aiohttp instrumentation, say).
 
+    Rate limits: one governor per client paces every request (its copies, its poller
+    and its fleets included). ``rate_limit`` is a rate you know, in requests a second
+    (default ``$ASYNCBACKUPS_RATE_LIMIT``); ``None`` learns it from the API's
+    ``RateLimit-*``/``X-RateLimit-*``/``RateLimit-Policy`` headers and its 429s. A fleet
+    or a wait treats a 429 as backpressure, never as a failure; a single call waits for
+    the governor within its ``timeout`` and then raises ``RateLimitError``.
+
     Raises ``ValueError`` when there is no token, or when ``base_url`` is plain
     ``http://`` to a host other than loopback.
     """
@@ -88,6 +98,7 @@ class BackupsClient:
         headers: Mapping[str, str] | None = None,
         proxy: str | None = None,
         trace_configs: Sequence[TraceConfig] | None = None,
+        rate_limit: float | None = None,
     ) -> None:
         token = read_token(token)
         self._options = ClientOptions.build(
@@ -100,6 +111,7 @@ class BackupsClient:
             max_retry_after=max_retry_after,
             max_response_bytes=max_response_bytes,
             headers=headers or {},
+            rate_limit=rate_limit,
         )
         self._counters = Counters()
         self._transport = HTTPTransport(
@@ -111,7 +123,8 @@ class BackupsClient:
             trace_configs=trace_configs,
         )
         self._poller = Poller(
-            Reader(self._transport, self._options, self._counters), self._counters
+            Reader(self._transport, self._options, self._counters, lane=Lane.POLL),
+            self._counters,
         )
         self._claims = Claims()
         self._parent: BackupsClient | None = None
@@ -137,6 +150,7 @@ class BackupsClient:
         max_retry_after: float | _NotGiven = NOT_GIVEN,
         max_response_bytes: int | _NotGiven = NOT_GIVEN,
         headers: Mapping[str, str] | _NotGiven = NOT_GIVEN,
+        rate_limit: float | _NotGiven | None = NOT_GIVEN,
     ) -> BackupsClient:
         """A client that differs from this one only in the options given.
 
@@ -148,6 +162,8 @@ class BackupsClient:
         It shares this client's session, concurrency slots, 429 pause, poller and
         statistics, so it is cheap enough to make per call: no session, no task.
         ``headers`` are added to this client's extra headers (never ``Authorization``).
+        ``rate_limit`` paces the copy's own calls at that many requests a second, on top
+        of the client's shared governor (``None``: only the shared governor).
         Closing this client closes it too; closing it does nothing (this client owns
         the session). Raises ``TypeError`` for an unknown option or a value of the
         wrong type and ``ValueError`` for a bad value, before any request.
@@ -162,11 +178,16 @@ class BackupsClient:
                 ("max_retry_after", max_retry_after),
                 ("max_response_bytes", max_response_bytes),
                 ("headers", headers),
+                ("rate_limit", rate_limit),
             )
             if value is not NOT_GIVEN
         }
+        options = self._options.evolve(**given)
+        if "rate_limit" in given:
+            rate = options.rate_limit
+            options = attrs.evolve(options, pacer=None if rate is None else Pacer(rate))
         child = object.__new__(BackupsClient)
-        child._options = self._options.evolve(**given)
+        child._options = options
         child._counters = self._counters
         child._transport = self._transport
         child._poller = self._poller
@@ -189,10 +210,10 @@ class BackupsClient:
     def stats(self) -> ClientStats:
         """A read-only snapshot of what this client (and its copies) did.
 
-        Requests by route, retries, reconciles, rate-limit pauses, poll rounds and bytes
-        read; see :class:`ClientStats`.
+        Requests by route, retries, reconciles, rate-limit pauses, 429s met, the rate the
+        governor runs at, poll rounds and bytes read; see :class:`ClientStats`.
         """
-        return self._counters.snapshot()
+        return self._counters.snapshot(rate_limit=self._transport.governor.rate)
 
     @property
     def closed(self) -> bool:

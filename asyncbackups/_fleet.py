@@ -31,9 +31,14 @@ from ._errors import BackupFailedError
 from ._models import Backup, BackupStatus
 from ._waiting import Poller, Schedule, Waiter
 
-__all__ = ["BackupOutcome", "FleetResult", "ServerIds", "stream_fleet"]
+__all__ = ["BackupOutcome", "FleetResult", "ServerIds", "StopRun", "stream_fleet"]
 
 ServerIds = Iterable[int] | AsyncIterable[int]
+# A fleet starts with this many creates in flight and adds one as each ends (doubling
+# every round trip) up to its concurrency, as TCP's slow start does: the first answers
+# may state a rate limit, and 64 creates sent blind into an empty bucket would each
+# come back throttled.
+_SLOW_START = 2
 
 
 @attrs.frozen
@@ -172,11 +177,13 @@ async def stream_fleet(
 
     ``adopt(server_id)`` gives an existing backup to take instead of creating one (a
     resumed run). With a ``poller``, each backup not yet final is watched until it
-    ends; without, the outcome is the created backup. What ``on_created`` raises stops
-    the run and reaches the caller.
+    ends; without, the outcome is the created backup. What ``adopt`` or ``create``
+    raises fails that server, except :class:`StopRun`, whose ``error`` stops the run and
+    reaches the caller, as does what ``on_created`` raises.
     """
     landed: asyncio.Queue[BackupOutcome | BaseException] = asyncio.Queue()
-    slots = asyncio.Semaphore(concurrency)
+    slots = asyncio.Semaphore(min(_SLOW_START, concurrency))
+    opened = min(_SLOW_START, concurrency)
     tasks: set[asyncio.Task[None]] = set()
     # Outcomes waiting to be taken are bounded too: a slow consumer holds back the
     # launcher instead of the queue growing with the fleet.
@@ -214,6 +221,7 @@ async def stream_fleet(
             room.clear()
 
     async def one(server_id: int) -> None:
+        nonlocal opened
         backup: Backup | None = None
         adopted = False
         try:
@@ -225,6 +233,12 @@ async def stream_fleet(
                     backup = await create(server_id)
             finally:
                 slots.release()
+                if opened < concurrency:
+                    opened += 1
+                    slots.release()
+        except StopRun as stop:
+            land(stop.error)
+            return
         except Exception as error:  # every server gets an outcome, whatever went wrong
             land(BackupOutcome(server_id, backup, error, adopted=adopted))
             return
@@ -254,6 +268,7 @@ async def stream_fleet(
                 task = asyncio.create_task(one(server_id))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
+
         except Exception as error:  # a bad ID or a failing iterable: the caller's
             land(_Stopped(error))
         finally:
@@ -292,6 +307,15 @@ async def stream_fleet(
             poller.forget_all(watched)
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+class StopRun(Exception):
+    """Raised by ``adopt`` or ``create`` to stop the whole run with ``error``, rather than
+    fail one server: what the caller's callback raised, or a read the run depends on."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _Stopped(Exception):

@@ -1,9 +1,10 @@
 """The one module that touches aiohttp: the session, and one attempt of a request.
 
-Per attempt it applies, in this order: the concurrency cap, the client-wide 429 pause,
-the request (with the token added at the last moment), same-origin redirects for reads,
-and the body cap; aiohttp's failures leave as ``APIConnectionError``/``APITimeoutError``
-with the token scrubbed and no aiohttp exception attached. Retrying, reconciling and
+Per attempt it applies, in this order: the rate governor (which holds the client-wide
+429 pause), the concurrency cap, the request (with the token added at the last moment),
+same-origin redirects for reads, and the body cap; aiohttp's failures leave as
+``APIConnectionError``/``APITimeoutError`` with the token scrubbed and no aiohttp
+exception attached. Retrying, reconciling and
 decoding are the call's business (:mod:`asyncbackups._calls`), not this module's.
 """
 
@@ -16,7 +17,6 @@ import enum
 import logging
 import math
 import sys
-import time
 import urllib.request
 from collections import deque
 from collections.abc import Awaitable, Mapping, Sequence
@@ -34,6 +34,7 @@ from ._errors import (
     ResponseTooLargeError,
     ResponseValidationError,
 )
+from ._governor import Governor
 from ._options import ClientOptions
 from ._protocol import Response, parse_retry_after
 from ._redact import Redactor
@@ -228,9 +229,9 @@ class HTTPTransport:
         self._session = session
         self._loop: asyncio.AbstractEventLoop | None = None
         self._state = _State.OPEN
-        # Monotonic time before which no request may start: a 429's Retry-After holds
-        # back the whole client, since every task would hit the same limit.
-        self._resume_at = 0.0
+        # Every request asks it first: a 429's Retry-After holds back the whole client,
+        # since every task would hit the same limit, and a stated limit paces it.
+        self.governor = Governor(rate_limit=options.rate_limit)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -381,9 +382,23 @@ class HTTPTransport:
         options: ClientOptions,
         redirects: int,
     ) -> Response:
+        if options.pacer is not None:
+            await options.pacer.wait()
+        governor = self.governor
+        await governor.acquire(request.lane)
+        answered = False
         slots = self._slots
-        if not slots.take():
-            await slots.wait_and_take()
+        try:
+            if not slots.take():
+                await slots.wait_and_take()
+                try:
+                    await governor.hold_while_paused()
+                except BaseException:
+                    slots.give_back()
+                    raise
+        except BaseException:
+            governor.unused()
+            raise
         counter: list[int] | None = None
         middlewares: tuple[aiohttp.ClientMiddlewareType, ...] | None = None  # the session's
         if request.method == "DELETE":
@@ -397,10 +412,6 @@ class HTTPTransport:
         failure: BackupsError | None = None
         deadline: Deadline | None = None
         try:
-            # Checked with the slot in hand: a request queued behind the cap must
-            # still honour a 429 that arrived while it waited.
-            if self._resume_at > time.monotonic():
-                await self._wait_for_rate_limit()
             self._counters.requests[request.route] += 1
             deadline = self._deadlines.start(options.timeout)
             # Awaited rather than entered with `async with`: the context managers cost
@@ -436,8 +447,8 @@ class HTTPTransport:
                     body = await self._read_body(answer, request, url, cap)
             finally:
                 answer.release()
-            if status == 429:
-                self._note_rate_limit(answer_headers, options)
+            answered = True
+            self._note_answer(status, answer_headers, options)
         # Each failure is turned into our own error here and raised after the except
         # block, so that it carries no __context__: aiohttp's exceptions hold the
         # request's headers, the token among them.
@@ -455,6 +466,8 @@ class HTTPTransport:
             # unparsable header, a broken encoding) below its own exception classes.
             failure = self._connection_error(request, exc, APIConnectionError, counter, sent=True)
         finally:
+            if not answered:
+                governor.failed()
             if deadline is not None:
                 self._deadlines.finish(deadline)
             slots.give_back()
@@ -553,19 +566,18 @@ class HTTPTransport:
         self._redactor.error(error)
         return error
 
-    def _note_rate_limit(self, headers: Mapping[str, str], options: ClientOptions) -> None:
-        retry_after = parse_retry_after(headers.get("Retry-After"))
-        if retry_after is not None and retry_after <= options.max_retry_after:
-            self._resume_at = max(self._resume_at, time.monotonic() + retry_after)
-            self._counters.rate_limit_pauses += 1
-            logger.info("rate limited: pausing every request for %.2fs", retry_after)
-
-    async def _wait_for_rate_limit(self) -> None:
-        # Another 429 may push the resume time further while we sleep.
-        delay = self._resume_at - time.monotonic()
-        while delay > 0:
-            await asyncio.sleep(delay)
-            delay = self._resume_at - time.monotonic()
+    def _note_answer(self, status: int, headers: Mapping[str, str], options: ClientOptions) -> None:
+        """Tell the governor what came back; a 429 pauses every request for its
+        ``Retry-After``, unless that is longer than the client accepts to wait."""
+        retry_after = None
+        if status == 429:
+            self._counters.throttled += 1
+            retry_after = parse_retry_after(headers.get("Retry-After"))
+            if retry_after is not None and retry_after > options.max_retry_after:
+                retry_after = None
+            elif retry_after is not None:
+                self._counters.rate_limit_pauses += 1
+        self.governor.answered(status, headers, retry_after)
 
 
 class _SecretHeaders:

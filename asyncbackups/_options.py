@@ -7,6 +7,7 @@ it is built. The environment variables that feed it are named here and nowhere e
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +21,7 @@ from ._urls import normalize_base_url
 __all__ = [
     "DEFAULT_BASE_URL",
     "ENV_BASE_URL",
+    "ENV_RATE_LIMIT",
     "ENV_TOKEN",
     "OVERRIDABLE",
     "ClientOptions",
@@ -32,6 +34,8 @@ ENV_TOKEN = "ASYNCBACKUPS_TOKEN"
 """The environment variable a client reads its token from when given none."""
 ENV_BASE_URL = "ASYNCBACKUPS_BASE_URL"
 """The environment variable a client reads its base URL from when given none."""
+ENV_RATE_LIMIT = "ASYNCBACKUPS_RATE_LIMIT"
+"""The environment variable a client reads its ``rate_limit`` from when given none."""
 
 # Headers the SDK owns: extra headers never replace them.
 _RESERVED_HEADERS = frozenset({"authorization", "content-type", "idempotency-key", "host"})
@@ -71,6 +75,9 @@ class ClientOptions:
     max_concurrency: int = 64
     max_response_bytes: int = 32 * 1024 * 1024
     headers: tuple[tuple[str, str], ...] = ()
+    rate_limit: float | None = None
+    # A with_options copy's own rate (a Pacer), waited for before the client's governor.
+    pacer: Any = attrs.field(default=None, eq=False, repr=False)
 
     @classmethod
     def build(cls, *, base_url: str | None = None, **values: Any) -> ClientOptions:
@@ -82,6 +89,8 @@ class ClientOptions:
         """
         if base_url is None:
             base_url = os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+        if values.get("rate_limit") is None:
+            values["rate_limit"] = _environment_rate_limit()
         return cls(base_url=normalize_base_url(base_url), **_checked(values))
 
     def evolve(self, **overrides: Any) -> ClientOptions:
@@ -121,6 +130,7 @@ OVERRIDABLE = frozenset(
         "max_retry_after",
         "max_response_bytes",
         "headers",
+        "rate_limit",
     }
 )
 
@@ -131,6 +141,14 @@ def _checked(values: dict[str, Any]) -> dict[str, Any]:
         if name == "headers":
             checked[name] = _check_headers(value)
             continue
+        if name == "rate_limit":
+            if value is not None:
+                check_number(name, value, minimum=0.001)
+                if not math.isfinite(value):
+                    raise ValueError("rate_limit must be finite; None means learn it from the API")
+                value = float(value)
+            checked[name] = value
+            continue
         bounds = _NUMBERS.get(name)
         if bounds is None:
             raise TypeError(f"unknown option {name!r}")
@@ -138,6 +156,22 @@ def _checked(values: dict[str, Any]) -> dict[str, Any]:
         check_number(name, value, minimum=minimum, integer=integer)
         checked[name] = value if integer else float(value)
     return checked
+
+
+def _environment_rate_limit() -> float | None:
+    """``$ASYNCBACKUPS_RATE_LIMIT`` as requests a second; unset or empty means learn it."""
+    value = os.environ.get(ENV_RATE_LIMIT, "").strip()
+    if not value:
+        return None
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = math.nan
+    if not math.isfinite(rate) or rate <= 0:
+        raise ValueError(
+            f"${ENV_RATE_LIMIT} must be a number of requests a second above 0, not {value!r}"
+        )
+    return rate
 
 
 def read_token(token: str | None) -> str:

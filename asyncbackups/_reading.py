@@ -18,6 +18,7 @@ from ._calls import Call
 from ._convert import decode_backups
 from ._errors import NotFoundError, ResponseValidationError
 from ._fast_decode import decode_page_bytes
+from ._governor import Lane
 from ._models import Backup
 from ._options import ClientOptions
 from ._protocol import (
@@ -169,12 +170,24 @@ async def _next_page(call: Call[Page]) -> Page | None:
 class Reader:
     """Reads backups through one transport under one client's options."""
 
-    __slots__ = ("_counters", "_options", "_transport")
+    __slots__ = ("_counters", "_lane", "_options", "_patient", "_transport")
 
-    def __init__(self, transport: Transport, options: ClientOptions, counters: Counters) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        options: ClientOptions,
+        counters: Counters,
+        *,
+        lane: Lane = Lane.CALL,
+        patient: bool = False,
+    ) -> None:
         self._transport = transport
         self._options = options
         self._counters = counters
+        # The poller's reads queue in their own lane of the rate governor, and they (like
+        # a fleet's) wait out throttling rather than fail on it.
+        self._lane = lane
+        self._patient = patient
 
     def options(self, *, max_retries: int | None = None) -> ClientOptions:
         """This reader's options, with another retry count if asked."""
@@ -184,7 +197,13 @@ class Reader:
 
     def detail_call(self, backup_id: int) -> Call[Backup]:
         """The call that reads one backup from its detail route."""
-        request = Request("GET", self._transport.url(backup_path(backup_id)), route=DETAIL_ROUTE)
+        request = Request(
+            "GET",
+            self._transport.url(backup_path(backup_id)),
+            route=DETAIL_ROUTE,
+            lane=self._lane,
+            patient=self._patient,
+        )
         return Call(
             self._transport,
             request,
@@ -202,7 +221,9 @@ class Reader:
         self, url: str, query: Mapping[str, str] | None, options: ClientOptions
     ) -> Call[Page]:
         """The call that reads one page of the list route."""
-        request = Request("GET", url, route=LIST_ROUTE, params=query)
+        request = Request(
+            "GET", url, route=LIST_ROUTE, params=query, lane=self._lane, patient=self._patient
+        )
         return Call(
             self._transport,
             request,

@@ -7,13 +7,16 @@ failure                   READ     DELETE    CREATE                    RESTORE
 ========================  =======  ========  ========================  ==================
 could not connect         retry    retry     retry                     retry
 dropped / timed out       retry    retry*    reconcile, then retry*    raise
-429, 503                  retry    retry     retry                     retry
+429                       wait     wait      wait                      wait
+503                       retry    retry     retry                     retry
 500, 502, 504             retry    retry*    reconcile, then retry*    raise
 malformed success body    retry    raise     reconcile (never resend)  raise
 body past the size cap    raise    raise     reconcile (never resend)  raise
 400, 401, 404, other      raise    raise     raise                     raise
 ========================  =======  ========  ========================  ==================
 
+*wait*: a 429 is backpressure: the request waits for the client's rate governor and goes
+again, spending no retry (see :mod:`asyncbackups._calls` for how long it may wait).
 ``*``: the attempt is *ambiguous* (the server may have acted on it). A delete that then
 sees 404 has succeeded; a create reads the server's backups and adopts the one that
 attempt made before it sends again; after a timeout or a 504, finding nothing, it gives
@@ -114,6 +117,9 @@ def wait_for_retry(*, multiplier: float, max: float) -> Callable[[RetryCallState
     """The pause before a retry, as a tenacity wait strategy: capped exponential backoff
     with full jitter, or the server's ``Retry-After`` when it gave one, never less.
 
+    After a 429 there is no pause here: the client's rate governor holds the
+    ``Retry-After`` for every request and paces the retry with the rest.
+
     A little jitter on top of a ``Retry-After`` keeps the callers it held back from all
     coming back in the same millisecond. tenacity is imported here, on the first retry,
     not with the SDK: a call that succeeds never needs it.
@@ -125,6 +131,8 @@ def wait_for_retry(*, multiplier: float, max: float) -> Callable[[RetryCallState
     def wait(retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None and outcome.failed else None
+        if isinstance(error, RateLimitError):
+            return 0.0
         retry_after = error.retry_after if isinstance(error, APIStatusError) else None
         if retry_after is None:
             return float(backoff(retry_state))

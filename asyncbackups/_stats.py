@@ -21,6 +21,7 @@ class Counters:
         "reconciles",
         "requests",
         "retries",
+        "throttled",
     )
 
     def __init__(self) -> None:
@@ -28,11 +29,16 @@ class Counters:
         self.retries = 0
         self.reconciles = 0
         self.rate_limit_pauses = 0
+        self.throttled = 0
         self.poll_rounds = 0
         self.bytes_read = 0
 
-    def snapshot(self) -> ClientStats:
-        """The counts as they stand now; later calls do not change it."""
+    def snapshot(self, *, rate_limit: float | None = None) -> ClientStats:
+        """The counts as they stand now; later calls do not change it.
+
+        ``rate_limit`` is the rate the governor runs at now, which it, not the counters,
+        knows.
+        """
         return ClientStats(
             requests=RouteCounts(self.requests),
             retries=self.retries,
@@ -40,6 +46,8 @@ class Counters:
             rate_limit_pauses=self.rate_limit_pauses,
             poll_rounds=self.poll_rounds,
             bytes_read=self.bytes_read,
+            throttled=self.throttled,
+            rate_limit=rate_limit,
         )
 
 
@@ -89,7 +97,9 @@ class ClientStats:
     ``retries`` counts attempts after a first one; ``reconciles`` the reads a create in
     doubt made to find its backup; ``rate_limit_pauses`` the 429s that paused the whole
     client; ``poll_rounds`` the shared poller's rounds; ``bytes_read`` the answers'
-    bodies, decompressed.
+    bodies, decompressed. ``throttled`` counts the 429 answers met; ``rate_limit`` is the
+    rate the client's governor runs at now, in requests a second (``None``: it does not
+    pace, having met no limit).
     """
 
     requests: RouteCounts = attrs.field(converter=_frozen_mapping)
@@ -98,6 +108,8 @@ class ClientStats:
     rate_limit_pauses: int
     poll_rounds: int
     bytes_read: int
+    throttled: int = 0
+    rate_limit: float | None = None
 
     @property
     def total_requests(self) -> int:

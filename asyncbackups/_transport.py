@@ -12,6 +12,7 @@ from typing import Protocol
 
 from yarl import URL
 
+from ._governor import Lane
 from ._options import ClientOptions
 from ._protocol import Response
 
@@ -23,10 +24,12 @@ class Request:
 
     ``route`` names it for the statistics (``"GET backups/{id}/"``); ``headers`` are the
     request's own (the transport adds the token and the client's). ``data`` is a JSON
-    body, serialized once so every attempt sends the same bytes.
+    body, serialized once so every attempt sends the same bytes. ``lane`` tells the rate
+    governor whose request it is; ``patient`` calls (a fleet's creates, the poller's
+    reads) wait out throttling without spending their retries (see ``Call``).
     """
 
-    __slots__ = ("data", "headers", "method", "params", "route", "url")
+    __slots__ = ("data", "headers", "lane", "method", "params", "patient", "route", "url")
 
     def __init__(
         self,
@@ -37,6 +40,8 @@ class Request:
         params: Mapping[str, str] | None = None,
         data: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        lane: Lane = Lane.CALL,
+        patient: bool = False,
     ) -> None:
         self.method = method
         self.url = url
@@ -44,6 +49,8 @@ class Request:
         self.params = params
         self.data = data
         self.headers = headers
+        self.lane = lane
+        self.patient = patient
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.route}>"

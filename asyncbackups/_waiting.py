@@ -35,6 +35,7 @@ from ._errors import (
     BackupFailedError,
     BackupsError,
     NotFoundError,
+    RateLimitError,
     WaitTimeoutError,
 )
 from ._models import Backup, BackupStatus, BackupType, ServerRef
@@ -612,8 +613,8 @@ class Poller:
             held = by_error.get(id(error))
             by_error[id(error)] = (error, 1 if held is None else held[1] + 1)
         for error, count in by_error.values():
-            if isinstance(error, NotFoundError):
-                continue
+            if isinstance(error, NotFoundError | RateLimitError):
+                continue  # gone is news for the wait; throttled is only backpressure
             logger.warning(
                 "polling %d backup%s failed after retries (%s); waits go on until their deadlines",
                 count,
@@ -623,6 +624,31 @@ class Poller:
 
     def _after_failure(self, waiter: Waiter, error: BackupsError, now: float) -> None:
         retry_after = error.retry_after if isinstance(error, APIStatusError) else None
+        if isinstance(error, RateLimitError):
+            # Throttled: backpressure, never a failure, unless the pause asked for runs
+            # past the wait's deadline (or what the client accepts): then at once.
+            deadline = waiter.deadline
+            pause = retry_after or 0.0
+            if pause > waiter.schedule.max_retry_after or (
+                deadline is not None and now + pause > deadline
+            ):
+                left = "no time" if deadline is None else f"{max(0.0, deadline - now):.0f}s"
+                error = RateLimitError(
+                    f"{error.message}; the API asks to wait {pause:g}s, and this wait has "
+                    f"{left} left",
+                    status_code=error.status_code,
+                    body=error.body,
+                    method=error.method,
+                    url=error.url,
+                    retry_after=retry_after,
+                    headers=error.headers,
+                    request_id=error.request_id,
+                )
+                self._fail(waiter, error)
+                return
+            waiter.last_error = error
+            waiter.plan(now, at_least=pause)
+            return
         if (
             not waiter.heard
             or isinstance(error, NotFoundError)

@@ -265,26 +265,42 @@ class ServerProcess:
 
 
 def fake_api(
-    *, servers: int = 0, backup_seconds: float = 5.0, page_size: int = 100
+    *,
+    servers: int = 0,
+    backup_seconds: float = 5.0,
+    page_size: int = 100,
+    rate_limit: float | None = None,
+    burst: float | None = None,
+    rate_limit_headers: bool = True,
 ) -> ServerProcess:
-    """The SDK's fake API (``python -m asyncbackups.testing``) in its own process."""
-    return ServerProcess(
-        [
-            sys.executable,
-            "-m",
-            "asyncbackups.testing",
-            "--port",
-            "0",
-            "--token",
-            TOKEN,
-            "--servers",
-            str(servers),
-            "--backup-seconds",
-            str(backup_seconds),
-            "--page-size",
-            str(page_size),
-        ]
-    )
+    """The SDK's fake API (``python -m asyncbackups.testing``) in its own process.
+
+    ``rate_limit`` (requests a second, all clients together) turns on its token bucket of
+    ``burst`` requests; ``rate_limit_headers=False`` leaves a 429's ``Retry-After`` as the
+    only sign of it.
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "asyncbackups.testing",
+        "--port",
+        "0",
+        "--token",
+        TOKEN,
+        "--servers",
+        str(servers),
+        "--backup-seconds",
+        str(backup_seconds),
+        "--page-size",
+        str(page_size),
+    ]
+    if rate_limit is not None:
+        command += ["--rate-limit", str(rate_limit)]
+        if burst is not None:
+            command += ["--burst", str(burst)]
+        if not rate_limit_headers:
+            command.append("--no-rate-limit-headers")
+    return ServerProcess(command)
 
 
 def static_server(*, backups: int | None = None) -> ServerProcess:

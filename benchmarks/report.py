@@ -26,7 +26,16 @@ from typing import Any
 from _common import QUICK_RESULTS, RESULTS, verdict
 
 TIMES = "\u00d7"  # the multiplication sign
-NAMES = ("throughput", "decode", "fleet", "memory", "loop_block", "import", "fleet_memory")
+NAMES = (
+    "throughput",
+    "decode",
+    "fleet",
+    "ratelimit",
+    "memory",
+    "loop_block",
+    "import",
+    "fleet_memory",
+)
 COLUMNS = {
     "sdk": "asyncbackups",
     "aiohttp_typical": "aiohttp, typical",
@@ -283,6 +292,26 @@ def _target_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
                     + f" (page size {settings['page_size']})",
                     "not N",
                     "—",
+                ]
+            )
+    ratelimit = results.get("ratelimit")
+    if ratelimit is not None:
+        backup_seconds = ratelimit["settings"]["backup_seconds"]
+        for target in ratelimit["targets"]:
+            value = target["value"]
+            if isinstance(value, list):  # backups per server: the fewest and the most
+                shown = "-".join(map(str, value))
+            elif "429" in target["figure"]:
+                shown = f"{value:.1%}"
+            else:
+                shown = f"{value:.2f}" if isinstance(value, float) else str(value)
+            rows.append(
+                [
+                    f"`create_many(wait=True)` under a rate limit, {target['case']} "
+                    f"({backup_seconds:g} s backups): {target['figure']}",
+                    shown,
+                    bound(target["target"]),
+                    target["verdict"],
                 ]
             )
     memory = results.get("memory")

@@ -34,6 +34,7 @@ BENCHMARKS = (
     "bench_decode.py",
     "bench_throughput.py",
     "bench_fleet.py",
+    "bench_ratelimit.py",
     "bench_memory.py",
     "bench_loop_block.py",
     "bench_import.py",

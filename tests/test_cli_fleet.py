@@ -75,9 +75,12 @@ def test_a_killed_run_resumed_backs_up_each_server_exactly_once(
     servers_file: Path,
     processes: list[subprocess.Popen[bytes]],
 ) -> None:
-    # Slow creates, two at a time: the kill lands with the run half done, some creates
-    # sent and unanswered.
-    api.faults.delay(0.1, method="POST", path="backups/")
+    # Creates two at a time: the first four answered at once, the next ones three seconds
+    # after they arrive, so the kill lands with creates on the wire that reach the API
+    # after the resumed run (a new process, started in well under that even on a busy
+    # machine) read the list.
+    api.faults.delay(0.1, method="POST", path="backups/", times=4)
+    api.faults.delay(3.0, method="POST", path="backups/")
     argv = ["fleet", "--from-file", str(servers_file), "--description", RUN, "--json-lines"]
     first = start_cli(*argv, "--concurrency", "2", env=env)
     processes.append(first)
@@ -90,10 +93,17 @@ def test_a_killed_run_resumed_backs_up_each_server_exactly_once(
     assert 4 <= len(recorded) < FLEET
     assert all(outcome["ok"] for outcome in recorded)
     api.faults.clear()
+    mark = len(api.request_log)
 
-    resumed = run_cli(*argv, "--resume", env=env)
+    # The API ignores keys: only the settle (longer than the delay) keeps the creates
+    # still on the wire from being made twice.
+    resumed = run_cli(*argv, "--resume", "--settle-timeout", "3.5", env=env)
 
     assert resumed.code == 0, resumed.err
+    assert "waiting 3.5 s for an earlier attempt's requests to land" in resumed.err
+    log = api.request_log[mark:]
+    first_read = next(i for i, r in enumerate(log) if r.method == "GET")
+    assert any(r.method == "POST" and r.fault for r in log[first_read:])  # landed late
     outcomes = parse_lines(resumed.out)
     assert sorted(outcome["server_id"] for outcome in outcomes) == list(range(1, FLEET + 1))
     adopted = {o["server_id"]: o["backup"]["id"] for o in outcomes if o["adopted"]}
@@ -102,6 +112,36 @@ def test_a_killed_run_resumed_backs_up_each_server_exactly_once(
     made = manual_backups(api, RUN)
     assert sorted(made) == list(range(1, FLEET + 1))
     assert all(len(ids) == 1 for ids in made.values()), made
+
+
+def test_a_resumed_run_waits_its_timeout_for_an_earlier_runs_creates_and_says_so(
+    api: FakeBackupsAPI, env: dict[str, str]
+) -> None:
+    kept = api.state.add_backup(1, backup_type="manual", status="completed", description=RUN).id
+    argv = ["fleet", "1", "2", "--description", RUN, "--resume", "--output", "plain"]
+
+    resumed = run_cli(*argv, "--timeout", "0.2", env=env)  # the settle defaults to --timeout
+
+    assert resumed.code == 0, resumed.err
+    # On stderr: the output stays one line per server.
+    assert resumed.err.splitlines() == ["waiting 0.2 s for an earlier attempt's requests to land"]
+    assert sorted(resumed.out.splitlines())[0] == f"1\tok\t{kept}"
+    made = manual_backups(api, RUN)
+    assert sorted(made) == [1, 2]
+    assert made[1] == [kept]
+    assert len(made[2]) == 1
+
+
+def test_a_first_run_with_resume_waits_for_nothing(
+    api: FakeBackupsAPI, env: dict[str, str]
+) -> None:
+    argv = ["fleet", "1", "2", "--description", RUN, "--resume", "--output", "plain"]
+
+    done = run_cli(*argv, "--settle-timeout", "60", env=env)  # would fail the test's deadline
+
+    assert done.code == 0, done.err
+    assert done.err == ""
+    assert sorted(manual_backups(api, RUN)) == [1, 2]
 
 
 def test_resume_needs_the_description_that_names_the_run(
@@ -226,3 +266,66 @@ def test_fleet_without_wait_lists_the_created_backup_ids(
     made = manual_backups(api, None)  # type: ignore[arg-type]
     for server_id in (4, 5):
         assert f"server {server_id} ok backup {made[server_id][0]}" in done.out
+
+
+# -- a rate-limited API ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def limited_api() -> Iterator[FakeBackupsAPI]:
+    """Servers 1-30 behind a tight bucket that answers bare 429s with Retry-After."""
+    with FakeBackupsAPI(
+        token="limited-token",
+        backup_seconds=60,
+        fleet=FLEET,
+        rate_limit=200,
+        burst=4,
+        rate_limit_headers=False,
+    ) as fake:
+        yield fake
+
+
+def test_a_throttled_fleet_fails_no_server_and_its_summary_counts_the_throttles(
+    limited_api: FakeBackupsAPI, tmp_path: Path
+) -> None:
+    env = environment(
+        tmp_path, ASYNCBACKUPS_TOKEN=limited_api.token, ASYNCBACKUPS_BASE_URL=limited_api.base_url
+    )
+    done = run_cli("fleet", *map(str, range(1, 21)), "--description", "paced", env=env)
+    assert done.code == 0, done.err
+    throttled = limited_api.stats()["throttled"]
+    assert throttled > 0
+    assert f"throttled by the API {throttled} times" in done.out
+    assert all(len(ids) == 1 for ids in manual_backups(limited_api, "paced").values())
+    assert len(manual_backups(limited_api, "paced")) == 20
+
+
+def test_a_throttled_fleet_reports_throttles_and_rate_in_json(
+    limited_api: FakeBackupsAPI, tmp_path: Path
+) -> None:
+    env = environment(
+        tmp_path, ASYNCBACKUPS_TOKEN=limited_api.token, ASYNCBACKUPS_BASE_URL=limited_api.base_url
+    )
+    done = run_cli("fleet", *map(str, range(1, 11)), "--json", env=env)
+    assert done.code == 0, done.err
+    document = json.loads(done.out)
+    assert document["failed"] == 0
+    assert document["throttled"] == limited_api.stats()["throttled"]
+    assert document["rate_limit"] is None or document["rate_limit"] > 0
+
+
+def test_fleet_rate_limit_option_paces_the_run_below_the_apis_limit(
+    api: FakeBackupsAPI, env: dict[str, str]
+) -> None:
+    api.set_rate_limit(50, burst=50)
+    done = run_cli("fleet", *map(str, range(1, 11)), "--rate-limit", "40", "--json", env=env)
+    assert done.code == 0, done.err
+    document = json.loads(done.out)
+    assert document["throttled"] == 0
+    assert 0 < document["rate_limit"] <= 40  # never above the rate asked for
+
+
+def test_fleet_rate_limit_option_refuses_a_rate_of_zero(env: dict[str, str]) -> None:
+    done = run_cli("fleet", "1", "--rate-limit", "0", env=env)
+    assert done.code == 2
+    assert "--rate-limit" in done.err

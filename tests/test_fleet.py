@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -160,10 +161,16 @@ async def test_an_empty_fleet_is_an_ok_empty_result(fake_client: BackupsClient) 
 
 
 def creating_until_in_flight(cap: int) -> Any:
-    """A create route that holds the first creates until ``cap`` of them are in flight."""
+    """A create route that holds creates until ``cap`` of them are in flight.
+
+    Only briefly while a fleet's creates ramp up (it starts with two, and adds one as
+    each ends): a hold without end would wait for creates the fleet has yet to send.
+    """
 
     async def create(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
-        await api.hold_until_in_flight(cap)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.05):
+                await api.hold_until_in_flight(cap)
         await asyncio.sleep(0.01)  # room for a create over the cap to show up
         server_id = (await request.json())["server_id"]
         created = {**CREATED_502, "id": 1000 + server_id, "server": {"id": server_id, "name": None}}

@@ -239,11 +239,13 @@ async def test_cancelling_during_a_retry_after_wait_stops_at_once(
 
 
 async def test_cancelling_a_call_held_by_the_client_wide_pause_stops_at_once(
-    scripted_api: LoopbackAPI, scripted_client: BackupsClient, caplog: pytest.LogCaptureFixture
+    scripted_api: LoopbackAPI, caplog: pytest.LogCaptureFixture
 ) -> None:
     scripted_api.answer("GET", "backups/501/", status=429, headers={"Retry-After": "30"})
     scripted_api.answer("GET", "backups/499/", payload={**BACKUP, "id": 499})
     caplog.set_level(logging.INFO, logger="asyncbackups")
+    # A timeout long enough that the call waits out the pause rather than failing fast.
+    scripted_client = BackupsClient(TOKEN, base_url=scripted_api.base_url, timeout=60)
     limited = asyncio.create_task(scripted_client.backups.get(501))
     await until(lambda: logged(caplog, "rate limited"))  # the client-wide pause has begun
     held = asyncio.create_task(scripted_client.backups.get(499))
@@ -258,6 +260,7 @@ async def test_cancelling_a_call_held_by_the_client_wide_pause_stops_at_once(
     # Far below the 30 s the pause would last.
     assert time.monotonic() - started < 5.0
     assert scripted_api.routes() == ["GET backups/501/"]
+    await scripted_client.aclose()
 
 
 async def test_client_is_unusable_in_a_second_event_loop_once_bound(

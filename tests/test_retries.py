@@ -176,16 +176,18 @@ async def test_exhausted_retries_on_connection_errors_raise_the_sdks_error_not_a
     assert gets(mock_api) == 2
 
 
-async def test_exhausted_retries_on_429_raise_rate_limit_error_with_retry_after(
+async def test_429s_outlasting_the_calls_timeout_raise_rate_limit_error_with_retry_after(
     scripted_api: LoopbackAPI,
 ) -> None:
-    scripted_api.answer("GET", "backups/501/", status=429, headers={"Retry-After": "0"})
-    async with loopback_client(scripted_api, max_retries=2) as client:
+    scripted_api.answer("GET", "backups/501/", status=429, headers={"Retry-After": "0.05"})
+    async with loopback_client(scripted_api, max_retries=1, timeout=0.4) as client:
         with pytest.raises(RateLimitError) as caught:
             await client.backups.get(501)
     assert caught.value.status_code == 429
-    assert caught.value.retry_after == 0.0
-    assert scripted_api.routes() == ["GET backups/501/"] * 3
+    assert caught.value.retry_after == 0.05
+    assert "0.4s timeout" in str(caught.value)
+    # 429s spend no retry: the call went on past max_retries + 1 attempts.
+    assert len(scripted_api.routes()) > 2
 
 
 async def test_timeouts_exhausting_retries_raise_api_timeout_error(mock_api: MockAPI) -> None:

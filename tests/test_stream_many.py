@@ -198,7 +198,8 @@ async def test_a_create_answered_late_is_yielded_last(
     fake_api: Any, fake_client: BackupsClient
 ) -> None:
     fake_api.add_fleet(5)
-    fake_api.faults.delay(0.3, method="POST", times=1)  # the first create to arrive
+    # The second create to arrive: the first goes alone, to learn any rate limit.
+    fake_api.faults.delay(0.3, method="POST", times=1, skip=1)
 
     outcomes = [o async for o in fake_client.backups.stream_many([1, 2, 3, 4, 5])]
 
@@ -510,7 +511,7 @@ async def test_create_many_keeps_input_order_when_completion_order_differs(
     fake_api: Any, fake_client: BackupsClient
 ) -> None:
     fake_api.add_fleet(5)
-    fake_api.faults.delay(0.3, method="POST", times=1)
+    fake_api.faults.delay(0.3, method="POST", times=1, skip=1)  # not the first, sent alone
     landed: list[int] = []
 
     result = await fake_client.backups.create_many(
@@ -586,9 +587,11 @@ async def test_waiting_on_a_200_server_fleet_costs_few_requests_per_server(
     assert requests[("GET", "backups/{id}/")] == 0  # no backup is read one by one
     polls = [r for r in fake_api.request_log if r.method == "GET"]
     # Rounds read across servers; only the probe (the one backup polled closely until
-    # the poller learns how long backups take) is read on its own server's list.
+    # the poller learns how long backups take) is read on its own server's list, and
+    # the fleet's last watch when a round finds it due alone with the probe (two reads
+    # of one page each cost no more than one across).
     probed = {r.query["server_id"] for r in polls if "server_id" in r.query}
-    assert len(probed) <= 1
+    assert len(probed) <= 2
     # Measured: 200 creates and about 17 list pages (two a round): ~1.09 a server.
     assert len(polls) <= 40, requests
     assert _total_requests(fake_api) <= 1.3 * 200, requests

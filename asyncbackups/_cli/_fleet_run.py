@@ -4,7 +4,9 @@ Built on ``client.backups.stream_many``: server IDs are read lazily (a file of a
 million lines is never held whole), outcomes are reported in completion order (one
 flushed JSON line each under ``--json-lines``, so a killed run still leaves a record
 of what it finished), and ``--resume`` with the same ``--description`` adopts the
-backups an earlier, interrupted run made instead of making them again.
+backups an earlier, interrupted run made instead of making them again. When it finds
+any, it first waits ``--settle-timeout`` (default ``--timeout``) for creates the
+interrupted run still had on the wire to land, and says so on stderr.
 
 A regular ``--from-file`` is read twice, a line at a time: once to check every line
 (so a typo on line 900,000 is reported before anything is sent) and count them (the
@@ -24,7 +26,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import IO, Any
 
-from asyncbackups import BackupOutcome, BackupsClient
+from asyncbackups import BackupOutcome, BackupsClient, ClientStats
 
 from ._commands import run_with_client, wait_options
 from ._exit_codes import CommandError, ExitCode, UsageError
@@ -33,6 +35,8 @@ from ._output import Column, Output, escape, failure_reason, json_text, one_line
 
 __all__ = ["FleetRun", "ServerIds", "fleet_command", "parse_id"]
 
+# How often a throttled run's rate and time left are refreshed, in seconds.
+_RATE_REFRESH = 1.0
 # Failures beyond this many are counted, not listed, in a human summary (--json has all).
 _MAX_FAILURE_ROWS = 20
 _STDIN_CHUNK = 65_536
@@ -256,6 +260,8 @@ def fleet_command(
     poll_interval: float | None,
     resume: bool,
     dry_run: bool,
+    settle_timeout: float | None = None,
+    rate_limit: float | None = None,
 ) -> int:
     """``fleet``: back up many servers; status 4 when any of them failed."""
     if resume and not (description or "").strip():
@@ -265,7 +271,7 @@ def fleet_command(
     ids = _server_ids(server_ids, from_file)
     if dry_run:
         return _dry_run(invocation, ids, description=description, resume=resume)
-    client = invocation.client()
+    client = invocation.client(rate_limit=rate_limit)
     ids.track_positions = invocation.json_mode and not invocation.out.json_lines
     run = FleetRun(invocation, ids, wait=wait, description=description)
 
@@ -277,19 +283,26 @@ def fleet_command(
             concurrency=concurrency,
             resume=resume,
             on_created=run.progress.created,
+            settle_timeout=settle_timeout,
+            on_settle=run.settling,
             **wait_options(wait_timeout, poll_interval, timeout_keyword="wait_timeout"),
         )
+        watch = asyncio.create_task(run.watch_rate(client))
         try:
             with run.progress:
                 async with contextlib.aclosing(stream) as outcomes:
                     async for outcome in outcomes:
                         run.land(outcome)
         except asyncio.CancelledError:  # Ctrl-C: say what landed, then exit 130
-            run.report(interrupted=True)
+            run.report(interrupted=True, stats=client.stats)
             raise
+        finally:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         if ids.count == 0:
             raise ids.problem or UsageError(f"no server IDs in {ids.name}")
-        run.report(interrupted=False)
+        run.report(interrupted=False, stats=client.stats)
         if ids.problem is not None:
             raise ids.problem
         if run.failed:
@@ -322,6 +335,25 @@ class FleetRun:
 
     def explain(self, error: BaseException) -> str:
         return self.invocation.explain(error)
+
+    def settling(self, seconds: float) -> None:
+        """A resumed run waits for an earlier attempt's creates to land: say so, on
+        stderr, so that the output stays the outcomes alone."""
+        self.out.notice(f"waiting {seconds:g} s for an earlier attempt's requests to land")
+
+    async def watch_rate(self, client: BackupsClient) -> None:
+        """While the API throttles the run, show the rate it runs at and the time left."""
+        while True:
+            await asyncio.sleep(_RATE_REFRESH)
+            stats = client.stats
+            if not stats.throttled or stats.rate_limit is None:
+                continue
+            left = None
+            total = self.ids.total
+            if total is not None:
+                # Creates still to send, at the governor's rate: polls share what is left.
+                left = max(0, total - self.progress.made) / stats.rate_limit
+            self.progress.throttled(stats.rate_limit, left)
 
     def land(self, outcome: BackupOutcome, *, quiet_json: bool = False) -> None:
         """Count one outcome and show it as the format asks (``quiet_json``: not as JSON)."""
@@ -360,9 +392,10 @@ class FleetRun:
 
         return outcome_json(outcome, explain)
 
-    def report(self, *, interrupted: bool) -> None:
+    def report(self, *, interrupted: bool, stats: ClientStats | None = None) -> None:
         """The closing words: every outcome under ``--json``, else counts and failures."""
         seconds = time.monotonic() - self.started
+        throttled = 0 if stats is None else stats.throttled
         unfinished = self.progress.unfinished()
         if self.out.json_lines:
             return
@@ -374,6 +407,8 @@ class FleetRun:
                 "succeeded": self.landed - self.failed,
                 "failed": self.failed,
                 "adopted": self.adopted,
+                "throttled": throttled,
+                "rate_limit": None if stats is None else stats.rate_limit,
                 "seconds": round(seconds, 3),
                 "outcomes": [self._outcome_json(outcome) for outcome in self.kept],
             }
@@ -403,6 +438,9 @@ class FleetRun:
                 f"{ok} of {self.landed} servers ok, {self.failed} failed in {seconds:.1f} s"
                 f"{adopted}"
             )
+        if throttled and stats is not None:
+            pace = "" if stats.rate_limit is None else f", paced at {stats.rate_limit:g} req/s"
+            self.out.line(f"throttled by the API {throttled} times{pace}")
         if not self.failures:
             return
         rows = [

@@ -91,8 +91,9 @@ class Invocation:
         """An operator's line for ``error``."""
         return self.state.explainer.explain(error, server_id=server_id)
 
-    def client(self) -> BackupsClient:
-        """A client from the settings; nothing is sent yet.
+    def client(self, *, rate_limit: float | None = None) -> BackupsClient:
+        """A client from the settings; nothing is sent yet. ``rate_limit``: requests a
+        second, else ``$ASYNCBACKUPS_RATE_LIMIT``, else learned from the API.
 
         Raises :class:`UsageError` without a token, the SDK's ``ValueError``/``TypeError``
         for other bad settings.
@@ -103,4 +104,6 @@ class Invocation:
             options["timeout"] = settings.timeout
         if settings.max_retries is not None:
             options["max_retries"] = settings.max_retries
+        if rate_limit is not None:
+            options["rate_limit"] = rate_limit
         return BackupsClient(settings.require_token(), **options)

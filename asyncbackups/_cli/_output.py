@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import re
 import shutil
 import sys
+import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -466,6 +468,17 @@ def _terminal_width(stream: TextIO) -> int | None:
 # -- live feedback ----------------------------------------------------------------------
 
 
+def _duration(seconds: float) -> str:
+    """``"40 s"``, ``"3 min"``, ``"2 h 5 min"``: rounded up, for a time left."""
+    seconds = math.ceil(seconds)
+    if seconds < 90:
+        return f"{seconds} s"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
 class FleetProgress:
     """Follows a fleet run in its two phases: backups created, then finished.
 
@@ -501,6 +514,8 @@ class FleetProgress:
         self._progress: Progress | None = None
         self._created_task: TaskID | None = None
         self._finished_task: TaskID | None = None
+        self._throttle_note = ""
+        self._throttle_noted = -math.inf
 
     def __enter__(self) -> FleetProgress:
         if self._console is not None:
@@ -560,6 +575,25 @@ class FleetProgress:
                 self._progress.console.print(Text(outcome_line(outcome, self._explain)))
         elif self._lines:
             self._write(outcome_line(outcome, self._explain))
+
+    def throttled(self, rate: float, left: float | None) -> None:
+        """The API throttles the run: show the rate it runs at, and the time left.
+
+        On a terminal it is the first bar's note; off one, a line each time the
+        wording changes (at most one a minute: the rate moves a little all the time).
+        """
+        text = f"throttled by the API: {rate:.1f} req/s"
+        if left is not None:
+            text += f", about {_duration(left)} left"
+        if self._progress is not None and self._created_task is not None:
+            if not self._wait:
+                text = f"{text}  {self._counts()}"
+            self._progress.update(self._created_task, counts=f"[yellow]{text}[/]")
+        elif self._lines:
+            now = time.monotonic()
+            if text != self._throttle_note and now - self._throttle_noted >= 60.0:
+                self._throttle_note, self._throttle_noted = text, now
+                self._write(text)
 
     def unfinished(self) -> int:
         """How many servers' backups were made but have not landed (still running)."""
@@ -683,6 +717,18 @@ class Output:
     def line(self, text: str = "") -> None:
         """Write one line of human output on stdout (the caller escapes API text)."""
         self.write(text)
+
+    def notice(self, text: str) -> None:
+        """Write a line about the run itself (not its result) on stderr, flushed.
+
+        Under a live progress bar rich shows it above the bar. A failure to write is
+        ignored: a notice is never worth failing the command for.
+        """
+        try:
+            sys.stderr.write(escape(text) + "\n")
+            sys.stderr.flush()
+        except OSError:
+            pass
 
     def error(self, message: str, *, exit_code: int, details: dict[str, Any] | None = None) -> None:
         """Write the one line that says why the command failed, on stderr."""

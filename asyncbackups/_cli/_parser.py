@@ -611,7 +611,21 @@ def build_cli() -> Group:
         help="adopt the backups made by an earlier run with this --description",
     )
     @click.option(
+        "--settle-timeout",
+        type=SECONDS,
+        metavar="S",
+        help="with --resume, how long to let an earlier run's creates land before "
+        "creating (default: --timeout; 0 only for an API that honours Idempotency-Key)",
+    )
+    @click.option(
         "--concurrency", type=ID, metavar="N", help="creates in flight at once (default: 64)"
+    )
+    @click.option(
+        "--rate-limit",
+        type=click.FloatRange(min=0.001, max=1e6),
+        metavar="R",
+        help="requests a second at most (default: $ASYNCBACKUPS_RATE_LIMIT, else learned "
+        "from the API's rate-limit headers and 429s)",
     )
     @click.option("--wait", is_flag=True, help="wait until every backup completes or fails")
     @wait_timing
