@@ -5,9 +5,9 @@ Everything public is re-exported here; every other module is private.
 
 from __future__ import annotations
 
-from . import _logging
 from ._client import NOT_GIVEN, BackupsClient
-from ._errors import (
+from ._core import logs as _logs
+from ._core.errors import (
     AmbiguousCreateError,
     APIConnectionError,
     APIStatusError,
@@ -23,15 +23,15 @@ from ._errors import (
     ServerError,
     WaitTimeoutError,
 )
-from ._fleet import BackupOutcome, FleetResult
-from ._http import USER_AGENT
-from ._logging import ENV_LOG
-from ._models import Backup, BackupStatus, BackupType, RestoreResult, ServerRef
-from ._options import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_TOKEN
-from ._protocol import parse_backups
-from ._raw import RawResponse
-from ._stats import ClientStats
+from ._core.logs import ENV_LOG
+from ._core.models import Backup, BackupStatus, BackupType, RestoreResult, ServerRef
+from ._core.options import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_TOKEN
+from ._core.stats import ClientStats
+from ._decoding.responses import parse_backups
+from ._resources.raw import RawResponse
+from ._transport.http import USER_AGENT
 from ._version import __version__
+from ._waiting.fleet import BackupOutcome, FleetResult
 
 __all__ = [
     "APIConnectionError",
@@ -68,4 +68,4 @@ __all__ = [
     "parse_backups",
 ]
 
-_logging.configure_from_environment()
+_logs.configure_from_environment()

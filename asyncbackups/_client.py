@@ -8,15 +8,28 @@ from typing import Final
 
 import attrs
 
-from ._backups import BackupsAPI
-from ._governor import Lane, Pacer
-from ._http import HTTPTransport, Session, TraceConfig
-from ._options import ClientOptions, read_token
-from ._reading import Reader
-from ._reconcile import Claims
-from ._servers import ServersAPI
-from ._stats import ClientStats, Counters
-from ._waiting import Poller
+from ._calls.pagination import Reader
+from ._calls.reconcile import Claims
+from ._core.options import (
+    ClientOptions,
+    read_token,
+)
+from ._core.stats import (
+    ClientStats,
+    Counters,
+)
+from ._resources.backups import BackupsAPI
+from ._resources.servers import ServersAPI
+from ._transport.governor import (
+    Lane,
+    Pacer,
+)
+from ._transport.http import (
+    HTTPTransport,
+    Session,
+    TraceConfig,
+)
+from ._waiting.poller import Poller
 
 __all__ = ["NOT_GIVEN", "BackupsClient"]
 

@@ -30,12 +30,37 @@ def imported_modules(path: Path) -> Iterator[str]:
 
 
 def test_exactly_one_client_module_imports_aiohttp() -> None:
+    # The fake API (testing/) is a server of its own, and the command line a user
+    # program; every other module is the client's.
+    client_modules = [
+        path
+        for path in PACKAGE.rglob("*.py")
+        if path.relative_to(PACKAGE).parts[0] not in ("testing", "_cli")
+    ]
     importers = sorted(
-        path.name
-        for path in PACKAGE.glob("*.py")
+        path.relative_to(PACKAGE).as_posix()
+        for path in client_modules
         if any(name.split(".")[0] == "aiohttp" for name in imported_modules(path))
     )
-    assert importers == ["_http.py"]
+    assert importers == ["_transport/http.py"]
+
+
+def test_the_package_is_grouped_by_layer_with_no_flat_private_modules() -> None:
+    # ls asyncbackups/ is the map: the layers as packages, and only the entry points
+    # beside them. A new module goes into the package of what it holds.
+    flat = sorted(path.name for path in PACKAGE.glob("_*.py"))
+    assert flat == ["__init__.py", "__main__.py", "_client.py", "_version.py"]
+    layers = sorted(path.name for path in PACKAGE.iterdir() if (path / "__init__.py").exists())
+    assert layers == [
+        "_calls",
+        "_cli",
+        "_core",
+        "_decoding",
+        "_resources",
+        "_transport",
+        "_waiting",
+        "testing",
+    ]
 
 
 def test_benchmarks_use_only_public_names() -> None:

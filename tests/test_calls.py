@@ -29,17 +29,17 @@ from asyncbackups import (
     ServerError,
     ServerRef,
 )
-from asyncbackups._calls import Call
-from asyncbackups._options import ClientOptions
-from asyncbackups._protocol import (
-    Response,
+from asyncbackups._calls.call import Call
+from asyncbackups._calls.retry_policy import Safety
+from asyncbackups._core.options import ClientOptions
+from asyncbackups._core.protocol import Response
+from asyncbackups._core.stats import Counters
+from asyncbackups._decoding.responses import (
     decode_backup_response,
     decode_delete_response,
     decode_restore_response,
 )
-from asyncbackups._retry_policy import Safety
-from asyncbackups._stats import Counters
-from asyncbackups._transport import Request
+from asyncbackups._transport.base import Request
 
 BASE = URL("https://admin.vps.org/api/v1/")
 OPTIONS = ClientOptions(base_url=BASE, timeout=0.01, retry_backoff=0, max_retry_backoff=0)

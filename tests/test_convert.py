@@ -16,9 +16,9 @@ from asyncbackups import (
     BackupType,
     ResponseValidationError,
     ServerRef,
-    _convert,
 )
-from asyncbackups._convert import decode_backup, decode_backups
+from asyncbackups._decoding import convert as _convert
+from asyncbackups._decoding.convert import decode_backup, decode_backups
 
 WEB_01 = ServerRef(id=12345, name="web-server-01")
 

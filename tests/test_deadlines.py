@@ -1,4 +1,4 @@
-"""The per-attempt time limit, enforced by ``asyncbackups._deadlines``, against the world.
+"""The per-attempt time limit, enforced by ``asyncbackups._transport.deadlines``, against the world.
 
 The client's ``timeout`` bounds each attempt as a whole: a server that never answers,
 or that sends headers and then trickles its body a byte at a time on a kept-alive

@@ -30,7 +30,11 @@ from asyncbackups import (
     ResponseValidationError,
     parse_backups,
 )
-from asyncbackups._convert import decode_backup, decode_backups, make_converter
+from asyncbackups._decoding.convert import (
+    decode_backup,
+    decode_backups,
+    make_converter,
+)
 
 DETAILED = make_converter(detailed_validation=True)
 FAST_HOOK = make_converter().get_structure_hook(Backup)
@@ -299,7 +303,8 @@ def _beyond_64_bits(value: Any) -> bool:
 
 
 def _general_page(body: bytes) -> Any:
-    from asyncbackups._protocol import Response, decode_page_parts
+    from asyncbackups._core.protocol import Response
+    from asyncbackups._decoding.responses import decode_page_parts
 
     response = Response(method="GET", url="backups/", status=200, headers={}, body=body)
     try:
@@ -318,7 +323,7 @@ def _general_page(body: bytes) -> Any:
 def test_the_fast_page_path_accepts_only_what_the_general_path_accepts_alike(
     values: list[Any], next_link: Any, count: Any
 ) -> None:
-    from asyncbackups._fast_decode import decode_page_bytes
+    from asyncbackups._decoding.fast import decode_page_bytes
 
     # Integers past 64 bits are the one known difference, and it is orjson's: it reads
     # them as floats where msgspec and the standard library keep them exact.

@@ -24,15 +24,14 @@ from asyncbackups import (
     ResponseValidationError,
     ServerError,
 )
-from asyncbackups._checks import check_id, check_idempotency_key
-from asyncbackups._protocol import (
+from asyncbackups._core.checks import (
+    check_id,
+    check_idempotency_key,
+)
+from asyncbackups._core.protocol import (
     Response,
     backup_path,
-    decode_backup_response,
-    decode_delete_response,
     decode_json,
-    decode_page,
-    decode_restore_response,
     dump_json,
     error_from_response,
     list_params,
@@ -40,7 +39,16 @@ from asyncbackups._protocol import (
     restore_path,
     server_date,
 )
-from asyncbackups._urls import is_same_origin, normalize_base_url
+from asyncbackups._core.urls import (
+    is_same_origin,
+    normalize_base_url,
+)
+from asyncbackups._decoding.responses import (
+    decode_backup_response,
+    decode_delete_response,
+    decode_page,
+    decode_restore_response,
+)
 
 URL_501 = "https://admin.vps.org/api/v1/backups/501/"
 

@@ -32,18 +32,20 @@ from asyncbackups import (
     ResponseValidationError,
     ServerError,
 )
-from asyncbackups._protocol import (
+from asyncbackups._core.protocol import (
     Response,
-    decode_backup_response,
-    decode_delete_response,
     decode_json,
-    decode_page,
-    decode_page_parts,
-    decode_restore_response,
     error_from_response,
     loads,
     parse_retry_after,
     server_date,
+)
+from asyncbackups._decoding.responses import (
+    decode_backup_response,
+    decode_delete_response,
+    decode_page,
+    decode_page_parts,
+    decode_restore_response,
 )
 
 URL_501 = "https://admin.vps.org/api/v1/backups/501/"

@@ -16,7 +16,10 @@ from aiohttp import web
 from conftest import LoopbackAPI, StartLoopback, json_response, loopback_client, until
 
 from asyncbackups import BackupsClient, RateLimitError
-from asyncbackups._governor import Governor, Lane
+from asyncbackups._transport.governor import (
+    Governor,
+    Lane,
+)
 from asyncbackups.testing import FakeBackupsAPI
 
 BACKUP = {

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from asyncbackups._rate_limits import (
+from asyncbackups._core.rate_limits import (
     BETA,
     MIN_RATE,
     RateLimitInfo,

@@ -25,7 +25,7 @@ from asyncbackups import (
     ServerRef,
     WaitTimeoutError,
 )
-from asyncbackups._redact import Redactor
+from asyncbackups._core.redact import Redactor
 
 PRINTABLE = string.ascii_letters + string.digits + string.punctuation
 # Every printable non-space ASCII character, so each escape rule is exercised.

@@ -15,9 +15,14 @@ import pytest
 from conftest import BACKUP_499
 
 from asyncbackups import Backup, BackupStatus
-from asyncbackups._checks import check_idempotency_key
-from asyncbackups._convert import decode_backups
-from asyncbackups._resume import CLOCK_SKEW, ReadWindow, RunBackups, run_idempotency_key
+from asyncbackups._core.checks import check_idempotency_key
+from asyncbackups._core.resume import (
+    CLOCK_SKEW,
+    ReadWindow,
+    RunBackups,
+    run_idempotency_key,
+)
+from asyncbackups._decoding.convert import decode_backups
 
 RUN = "weekly 2026-W48"
 SINCE = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -57,7 +62,7 @@ def test_a_run_key_is_the_documented_hash_and_passes_the_sdks_own_key_check() ->
 
 def test_a_run_key_is_the_same_in_another_process() -> None:
     code = (
-        "from asyncbackups._resume import run_idempotency_key\n"
+        "from asyncbackups._core.resume import run_idempotency_key\n"
         f"print(run_idempotency_key({RUN!r}, 12345, 2))"
     )
     # Another hash seed: nothing of str.__hash__ may leak into the key.

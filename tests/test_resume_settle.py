@@ -23,7 +23,7 @@ import pytest
 from conftest import until
 
 from asyncbackups import BackupOutcome, BackupsClient
-from asyncbackups._resume import run_idempotency_key
+from asyncbackups._core.resume import run_idempotency_key
 
 POST = ("POST", "backups/")
 RUN = "weekly 2026-W48"

@@ -16,7 +16,12 @@ from asyncbackups import (
     ResponseValidationError,
     ServerError,
 )
-from asyncbackups._retry_policy import RETRYABLE_STATUSES, Safety, is_ambiguous, is_retryable
+from asyncbackups._calls.retry_policy import (
+    RETRYABLE_STATUSES,
+    Safety,
+    is_ambiguous,
+    is_retryable,
+)
 
 READ, DELETE, CREATE, RESTORE = Safety.READ, Safety.DELETE, Safety.CREATE, Safety.RESTORE
 ALL = (READ, DELETE, CREATE, RESTORE)

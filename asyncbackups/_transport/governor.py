@@ -3,7 +3,7 @@
 Every request of a client, its ``with_options`` copies, its poller and its fleets asks
 the governor before it leaves (:meth:`Governor.acquire`) and tells it what came back
 (:meth:`Governor.answered`, :meth:`Governor.failed`). The decisions are
-:class:`~asyncbackups._rate_limits.RateState`'s, a pure function of time; this module
+:class:`~asyncbackups._core.rate_limits.RateState`'s, a pure function of time; this module
 only makes requests wait their turn.
 
 Two lanes share the budget. A caller's own requests (a call, a fleet's creates) go
@@ -23,7 +23,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 
-from ._rate_limits import RateLimitInfo, RateState, parse_rate_limit, states_a_limit
+from .._core.rate_limits import (
+    RateLimitInfo,
+    RateState,
+    parse_rate_limit,
+    states_a_limit,
+)
 
 __all__ = ["POLL_SHARE", "Governor", "Lane", "Pacer"]
 

@@ -1,15 +1,15 @@
 """A call across its attempts: retries, ambiguity and reconciling, with no HTTP in sight.
 
-A :class:`Call` sends its :class:`~asyncbackups._transport.Request` through a
-:class:`~asyncbackups._transport.Transport`, one attempt at a time, and decodes the
+A :class:`Call` sends its :class:`~asyncbackups._transport.base.Request` through a
+:class:`~asyncbackups._transport.base.Transport`, one attempt at a time, and decodes the
 answer. What it learns on the way is its :class:`CallState`: whether an attempt may
 have reached the server (*ambiguous*), may still be at work there, whether retrying
 could only do harm now (*give up*), and whether a success came back unreadable.
 
 The first attempt runs on its own, so a call that succeeds costs no retry machinery.
 After a failure, tenacity runs the rest: it is handed the first attempt's outcome and
-decides, with the one predicate :func:`~asyncbackups._retry_policy.is_retryable` and the
-wait :class:`~asyncbackups._retry_policy.wait_for_retry`, whether and when to try again.
+decides, with the one predicate :func:`~asyncbackups._calls.retry_policy.is_retryable` and the
+wait :class:`~asyncbackups._calls.retry_policy.wait_for_retry`, whether and when to try again.
 Before any attempt that follows an ambiguous one, a create's *reconcile* reads what the
 earlier attempt did; a found backup is the call's result and nothing is sent again.
 
@@ -33,24 +33,30 @@ from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from yarl import URL
 
-from ._errors import (
+from .._core.errors import (
     AmbiguousCreateError,
     BackupsError,
     RateLimitError,
     ResponseValidationError,
 )
-from ._governor import Lane
-from ._options import ClientOptions
-from ._protocol import Response, request_id_of
-from ._retry_policy import (
+from .._core.options import ClientOptions
+from .._core.protocol import (
+    Response,
+    request_id_of,
+)
+from .._core.stats import Counters
+from .._transport.base import (
+    Request,
+    Transport,
+)
+from .._transport.governor import Lane
+from .retry_policy import (
     Safety,
     is_ambiguous,
     is_retryable,
     may_still_be_running,
     wait_for_retry,
 )
-from ._stats import Counters
-from ._transport import Request, Transport
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState

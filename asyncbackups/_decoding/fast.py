@@ -21,7 +21,7 @@ import sys
 from datetime import UTC
 from typing import Any
 
-from ._models import Backup
+from .._core.models import Backup
 
 __all__ = ["decode_page_bytes"]
 

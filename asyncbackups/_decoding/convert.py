@@ -29,8 +29,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from ._errors import ResponseValidationError
-from ._models import Backup, BackupStatus, BackupType, ServerRef
+from .._core.errors import ResponseValidationError
+from .._core.models import (
+    Backup,
+    BackupStatus,
+    BackupType,
+    ServerRef,
+)
 
 if TYPE_CHECKING:
     import cattrs

@@ -15,8 +15,8 @@ from typing import Any
 import attrs
 from yarl import URL
 
-from ._checks import check_number
-from ._urls import normalize_base_url
+from .checks import check_number
+from .urls import normalize_base_url
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-from ._calls import Call
-from ._checks import check_id, check_idempotency_key
-from ._models import RestoreResult
-from ._options import ClientOptions
-from ._protocol import decode_restore_response, dump_json, restore_path
-from ._raw import RawResponse, raw_response
-from ._retry_policy import Safety
-from ._stats import Counters
-from ._transport import Request, Transport
+from .._calls.call import Call
+from .._calls.retry_policy import Safety
+from .._core.checks import (
+    check_id,
+    check_idempotency_key,
+)
+from .._core.models import RestoreResult
+from .._core.options import ClientOptions
+from .._core.protocol import (
+    dump_json,
+    restore_path,
+)
+from .._core.stats import Counters
+from .._decoding.responses import decode_restore_response
+from .._transport.base import (
+    Request,
+    Transport,
+)
+from .raw import (
+    RawResponse,
+    raw_response,
+)
 
 __all__ = ["ServersAPI"]
 

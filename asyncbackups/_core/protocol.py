@@ -17,9 +17,8 @@ from typing import Any
 
 from yarl import URL
 
-from ._checks import check_id
-from ._convert import decode_backup, decode_backups
-from ._errors import (
+from .checks import check_id
+from .errors import (
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -28,8 +27,7 @@ from ._errors import (
     ResponseValidationError,
     ServerError,
 )
-from ._fast_decode import decode_page_bytes
-from ._models import Backup, BackupType, RestoreResult
+from .models import BackupType
 
 loads: Callable[[bytes], Any]
 """The JSON loader every answer goes through, chosen once at import."""
@@ -41,24 +39,23 @@ else:
     loads = orjson.loads
 
 __all__ = [
+    "MAX_KEPT_DEPTH",
     "BACKUPS_PATH",
     "Response",
     "backup_path",
-    "decode_backup_response",
-    "decode_delete_response",
     "decode_json",
-    "decode_page",
-    "decode_page_parts",
-    "decode_restore_response",
     "dump_json",
+    "clip",
     "error_from_response",
+    "is_blank",
     "list_params",
     "loads",
-    "parse_backups",
+    "nests_deeper_than",
     "parse_retry_after",
     "request_id_of",
     "restore_path",
     "server_date",
+    "snippet",
 ]
 
 BACKUPS_PATH = "backups/"
@@ -77,7 +74,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Nesting a JSON value kept on a result or an exception may have. orjson reads 1024
 # levels, but copy.deepcopy and pickle recurse per level and fail long before that;
 # no error body or restore answer of this API nests more than a few levels.
-_MAX_KEPT_DEPTH = 64
+MAX_KEPT_DEPTH = 64
 
 
 class Response:
@@ -148,7 +145,7 @@ def dump_json(payload: Mapping[str, Any]) -> bytes:
 # -- answers -------------------------------------------------------------------------
 
 
-def _clip(text: str, limit: int = _PART) -> str:
+def clip(text: str, limit: int = _PART) -> str:
     """``text`` as part of a one-line message: control characters escaped, cut to ``limit``."""
     head = text[: limit + 1]
     if not head.isprintable():
@@ -168,10 +165,10 @@ def _clip_join(parts: Iterable[str], separator: str, limit: int = _PART) -> str:
             break
         taken.append(part)
         size += len(part) + len(separator)
-    return _clip(separator.join(taken), limit)
+    return clip(separator.join(taken), limit)
 
 
-def _snippet(body: bytes) -> str:
+def snippet(body: bytes) -> str:
     """The start of a body that is not JSON, as text."""
     # A UTF-8 character takes at most 4 bytes: decode no more than the snippet can use.
     text = body[: _SNIPPET * 4].decode("utf-8", "replace")
@@ -180,11 +177,11 @@ def _snippet(body: bytes) -> str:
     return text
 
 
-def _is_blank(body: bytes) -> bool:
+def is_blank(body: bytes) -> bool:
     return not body or body.isspace()  # strip() would copy a body that may be huge
 
 
-def _nests_deeper_than(value: Any, limit: int) -> bool:
+def nests_deeper_than(value: Any, limit: int) -> bool:
     """Whether lists and dicts in ``value`` nest more than ``limit`` levels (no recursion)."""
     stack = [(value, 1)] if isinstance(value, list | dict) else []
     while stack:
@@ -210,7 +207,7 @@ def _parse_json(body: bytes, loader: Callable[[bytes], Any] | None) -> tuple[Any
     except Exception as exc:
         # Loaders fail in ways beyond ValueError: RecursionError for deep nesting in the
         # stdlib, TypeError, ... Any of them only means "not JSON we can read".
-        problem = _clip(f"{type(exc).__name__}: {exc}", _SNIPPET)
+        problem = clip(f"{type(exc).__name__}: {exc}", _SNIPPET)
     if loader is None and loads is not json.loads:
         # orjson refuses some JSON the standard library reads (integers past 64 bits,
         # say): what is accepted must not depend on the [fast] extra being installed.
@@ -237,139 +234,9 @@ def decode_json(
     value, problem = _parse_json(body, loader)
     if problem is None:
         return value
-    snippet = _snippet(body)
+    shown = snippet(body)
     raise ResponseValidationError(
-        f"{where} is not valid JSON ({problem}): '{_clip(snippet)}'", body=snippet
-    )
-
-
-def _expect(response: Response, *statuses: int) -> None:
-    if response.status not in statuses:
-        raise error_from_response(response)
-
-
-def decode_backup_response(response: Response) -> Backup:
-    """A 200 or 201 carrying one backup; anything else becomes its typed error."""
-    _expect(response, 200, 201)
-    return decode_backup(decode_json(response.body))
-
-
-def decode_delete_response(response: Response) -> None:
-    """Any 2xx; also a 404 that follows an attempt which may have deleted it already."""
-    if 200 <= response.status < 300:
-        return
-    if response.status == 404 and response.after_ambiguous:
-        return
-    raise error_from_response(response)
-
-
-def _page(response: Response) -> tuple[list[Any], str | None, int | None, str]:
-    _expect(response, 200)
-    data = decode_json(response.body)
-    if type(data) is list:
-        return data, None, None, "$"
-    if type(data) is not dict:
-        raise ResponseValidationError(
-            f"expected a page object, got {type(data).__name__}", path="$", body=data
-        )
-    if "results" not in data:
-        raise ResponseValidationError(
-            "the page has no 'results' field", path="$.results", body=data
-        )
-    results = data["results"]
-    if type(results) is not list:
-        raise ResponseValidationError(
-            f"expected a list of backups at $.results, got {type(results).__name__}",
-            path="$.results",
-            body=data,
-        )
-    next_link = data.get("next")
-    if next_link is not None and type(next_link) is not str:
-        raise ResponseValidationError(
-            f"'next' must be a URL or null, got {type(next_link).__name__}",
-            path="$.next",
-            body=data,
-        )
-    count = data.get("count")
-    if type(count) is not int or not 0 <= count <= sys.maxsize:
-        count = None
-    return results, next_link or None, count, "$.results"
-
-
-def decode_page_parts(response: Response) -> tuple[list[Any], str | None, int | None]:
-    """One page of the list route, checked but not yet structured into backups.
-
-    Gives the raw ``results`` list, the ``next`` link (``None`` on the last page) and
-    ``count`` when it is usable: an ``int`` from 0 to ``sys.maxsize``, else ``None``,
-    as the count is only a hint (a huge one would overflow the caller's arithmetic).
-    Accepts DRF's paginated object and, for servers without pagination, a bare list.
-    """
-    results, next_link, count, _ = _page(response)
-    return results, next_link, count
-
-
-def parse_backups(body: bytes | str) -> list[Backup]:
-    """The backups of a list answer you fetched yourself: a DRF page or a bare list.
-
-    Validates exactly as the client does; raises :class:`ResponseValidationError`
-    naming the field to blame.
-    """
-    if isinstance(body, str):
-        body = body.encode()
-    if not isinstance(body, bytes):
-        raise TypeError(f"body must be bytes or str, not {type(body).__name__}")
-    fast = decode_page_bytes(body)
-    if fast is not None:
-        return fast[0]
-    response = Response(method="GET", url=BACKUPS_PATH, status=200, headers={}, body=body)
-    backups, _ = decode_page(response)
-    return backups
-
-
-def decode_page(response: Response) -> tuple[list[Backup], str | None]:
-    """One page of the list route: its backups and the raw ``next`` link, if any.
-
-    Accepts DRF's paginated object and, for servers without pagination, a bare list.
-    """
-    results, next_link, _, where = _page(response)
-    return decode_backups(results, where=where), next_link
-
-
-def _optional(data: dict[str, Any], key: str, kind: type) -> Any:
-    value = data.get(key)
-    if value is None:
-        return None
-    if type(value) is not kind:
-        raise ResponseValidationError(
-            f"restore answer field {key!r} must be {kind.__name__}, got {type(value).__name__}",
-            path=f"$.{key}",
-            body=data,
-        )
-    return value
-
-
-def decode_restore_response(response: Response) -> RestoreResult:
-    """Any 2xx with a JSON object (or no body); other statuses become typed errors."""
-    if not 200 <= response.status < 300:
-        raise error_from_response(response)
-    data: Any = {} if _is_blank(response.body) else decode_json(response.body)
-    if type(data) is not dict:
-        raise ResponseValidationError(
-            f"expected a JSON object from restore, got {type(data).__name__}", path="$", body=data
-        )
-    if _nests_deeper_than(data, _MAX_KEPT_DEPTH):
-        raise ResponseValidationError(
-            f"the restore answer nests deeper than {_MAX_KEPT_DEPTH} levels",
-            path="$",
-            body=_snippet(response.body),
-        )
-    return RestoreResult(
-        raw=data,
-        status_code=response.status,
-        status=_optional(data, "status", str),
-        message=_optional(data, "message", str),
-        server_id=_optional(data, "server_id", int),
-        backup_id=_optional(data, "backup_id", int),
+        f"{where} is not valid JSON ({problem}): '{clip(shown)}'", body=shown
     )
 
 
@@ -458,23 +325,23 @@ def _field_errors(body: Any) -> dict[str, list[str]]:
 def _describe_fields(field_errors: dict[str, list[str]]) -> str:
     def described() -> Iterable[str]:
         for field, messages in field_errors.items():
-            said = _clip_join((_clip(message) for message in messages), " ")
-            yield said if field == "non_field_errors" else f"{_clip(field, 100)}: {said}"
+            said = _clip_join((clip(message) for message in messages), " ")
+            yield said if field == "non_field_errors" else f"{clip(field, 100)}: {said}"
 
     return _clip_join(described(), "; ")
 
 
 def _describe(body: Any, field_errors: dict[str, list[str]], raw: bytes) -> str:
     if isinstance(body, dict) and isinstance(body.get("detail"), str):
-        return _clip(body["detail"])
+        return clip(body["detail"])
     if field_errors:
         return _describe_fields(field_errors)
     if isinstance(body, str):
-        return _clip(body)
+        return clip(body)
     if body is None:
         return "no body"
     # Other JSON: the server's own text says it best, and is cheap to cut.
-    return _clip(_snippet(raw))
+    return clip(snippet(raw))
 
 
 def _url_path(url: str) -> str:
@@ -482,7 +349,7 @@ def _url_path(url: str) -> str:
         path = URL(url).path
     except (ValueError, TypeError):  # yarl refuses it (UnicodeError is a ValueError)
         path = url
-    return _clip(path)
+    return clip(path)
 
 
 def request_id_of(headers: Mapping[str, str]) -> str | None:
@@ -490,7 +357,7 @@ def request_id_of(headers: Mapping[str, str]) -> str | None:
     for name in ("X-Request-ID", "X-Request-Id", "Request-Id"):
         value = headers.get(name)
         if value:
-            return _clip(value, 200) if isinstance(value, str) else None
+            return clip(value, 200) if isinstance(value, str) else None
     return None
 
 
@@ -508,15 +375,15 @@ def error_from_response(
     status = response.status
     raw = response.body
     body: Any = None
-    if not _is_blank(raw):
+    if not is_blank(raw):
         body, problem = _parse_json(raw, loader)
-        if problem is not None or _nests_deeper_than(body, _MAX_KEPT_DEPTH):
-            body = _snippet(raw)
+        if problem is not None or nests_deeper_than(body, MAX_KEPT_DEPTH):
+            body = snippet(raw)
     field_errors = _field_errors(body) if status == 400 else {}
-    request = f"{_clip(response.method, 20)} {_url_path(response.url)} -> {status}"
+    request = f"{clip(response.method, 20)} {_url_path(response.url)} -> {status}"
     if 300 <= status < 400:
         location = response.headers.get("Location")
-        where = _clip(location) if isinstance(location, str) else ""
+        where = clip(location) if isinstance(location, str) else ""
         message = f"{request}: unexpected redirect to '{where}'"
     else:
         message = f"{request}: {_describe(body, field_errors, raw)}"

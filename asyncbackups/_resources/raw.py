@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import attrs
 from multidict import CIMultiDict
 
-from ._protocol import request_id_of
+from .._core.protocol import request_id_of
 
 if TYPE_CHECKING:
-    from ._calls import Call
+    from .._calls.call import Call
 
 __all__ = ["RawResponse", "raw_response"]
 

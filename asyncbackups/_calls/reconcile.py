@@ -14,8 +14,11 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from ._errors import AmbiguousCreateError
-from ._models import Backup, BackupType
+from .._core.errors import AmbiguousCreateError
+from .._core.models import (
+    Backup,
+    BackupType,
+)
 
 __all__ = ["Claims", "call_start", "made_since", "same_create"]
 

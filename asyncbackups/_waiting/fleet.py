@@ -25,11 +25,18 @@ from typing import Any
 
 import attrs
 
-from ._callbacks import call_back
-from ._checks import check_id
-from ._errors import BackupFailedError
-from ._models import Backup, BackupStatus
-from ._waiting import Poller, Schedule, Waiter
+from .._core.callbacks import call_back
+from .._core.checks import check_id
+from .._core.errors import BackupFailedError
+from .._core.models import (
+    Backup,
+    BackupStatus,
+)
+from .poller import (
+    Poller,
+    Schedule,
+    Waiter,
+)
 
 __all__ = ["BackupOutcome", "FleetResult", "ServerIds", "StopRun", "stream_fleet"]
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from multidict import CIMultiDict
 
 if TYPE_CHECKING:
-    from ._models import Backup
+    from .models import Backup
 
 __all__ = [
     "APIConnectionError",

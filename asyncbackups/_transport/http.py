@@ -5,7 +5,7 @@ Per attempt it applies, in this order: the rate governor (which holds the client
 same-origin redirects for reads, and the body cap; aiohttp's failures leave as
 ``APIConnectionError``/``APITimeoutError`` with the token scrubbed and no aiohttp
 exception attached. Retrying, reconciling and
-decoding are the call's business (:mod:`asyncbackups._calls`), not this module's.
+decoding are the call's business (:mod:`asyncbackups._calls.call`), not this module's.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from ._deadlines import Deadline, Deadlines
-from ._errors import (
+from .._core.errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -34,14 +33,24 @@ from ._errors import (
     ResponseTooLargeError,
     ResponseValidationError,
 )
-from ._governor import Governor
-from ._options import ClientOptions
-from ._protocol import Response, parse_retry_after
-from ._redact import Redactor
-from ._stats import Counters
-from ._transport import Request
-from ._urls import is_same_origin, resolve_link
-from ._version import __version__
+from .._core.options import ClientOptions
+from .._core.protocol import (
+    Response,
+    parse_retry_after,
+)
+from .._core.redact import Redactor
+from .._core.stats import Counters
+from .._core.urls import (
+    is_same_origin,
+    resolve_link,
+)
+from .._version import __version__
+from .base import Request
+from .deadlines import (
+    Deadline,
+    Deadlines,
+)
+from .governor import Governor
 
 __all__ = ["USER_AGENT", "HTTPTransport", "Session", "TraceConfig", "check_session"]
 
@@ -313,7 +322,7 @@ class HTTPTransport:
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         """aiohttp's part of a ``seconds`` time limit: opening a new connection.
 
-        The attempt as a whole is limited by :mod:`asyncbackups._deadlines`. Opening a
+        The attempt as a whole is limited by :mod:`asyncbackups._transport.deadlines`. Opening a
         connection is left to aiohttp, within a little less time, so that it, not the
         deadline, ends a connect still under way, even when the process was descheduled
         for a while: aiohttp reports that as such, and the request is known never to

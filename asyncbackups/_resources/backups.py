@@ -19,35 +19,65 @@ from collections.abc import (
 from datetime import UTC, datetime
 from typing import Any
 
-from ._callbacks import call_back
-from ._calls import Call
-from ._checks import (
+from .._calls.call import Call
+from .._calls.pagination import (
+    Page,
+    Reader,
+)
+from .._calls.reconcile import (
+    Claims,
+    call_start,
+    same_create,
+)
+from .._calls.retry_policy import Safety
+from .._core.callbacks import call_back
+from .._core.checks import (
     check_description,
     check_id,
     check_idempotency_key,
     check_number,
 )
-from ._errors import BackupsError
-from ._fleet import BackupOutcome, FleetResult, StopRun, stream_fleet
-from ._models import Backup, BackupType
-from ._options import ClientOptions
-from ._protocol import (
+from .._core.errors import BackupsError
+from .._core.models import (
+    Backup,
+    BackupType,
+)
+from .._core.options import ClientOptions
+from .._core.protocol import (
     BACKUPS_PATH,
     backup_path,
-    decode_backup_response,
-    decode_delete_response,
     dump_json,
     list_params,
     server_date,
 )
-from ._raw import RawResponse, raw_response
-from ._reading import Page, Reader
-from ._reconcile import Claims, call_start, same_create
-from ._resume import ReadWindow, RunBackups, run_idempotency_key
-from ._retry_policy import Safety
-from ._stats import Counters
-from ._transport import Request, Transport
-from ._waiting import Poller, Schedule
+from .._core.resume import (
+    ReadWindow,
+    RunBackups,
+    run_idempotency_key,
+)
+from .._core.stats import Counters
+from .._decoding.responses import (
+    decode_backup_response,
+    decode_delete_response,
+)
+from .._transport.base import (
+    Request,
+    Transport,
+)
+from .._waiting.fleet import (
+    BackupOutcome,
+    FleetResult,
+    StopRun,
+    stream_fleet,
+)
+from .._waiting.poller import (
+    Poller,
+    Schedule,
+)
+from .raw import (
+    RawResponse,
+    raw_response,
+)
 
 __all__ = ["BackupsAPI"]
 
@@ -542,7 +572,7 @@ class BackupsAPI:
 class _Resume:
     """One resumed run's reads: what it adopts, when it settles, which key each create sends.
 
-    The rules are :mod:`asyncbackups._resume`'s; this is their reading and waiting.
+    The rules are :mod:`asyncbackups._core.resume`'s; this is their reading and waiting.
     """
 
     __slots__ = (

@@ -14,24 +14,32 @@ from typing import Any
 
 from yarl import URL
 
-from ._calls import Call
-from ._convert import decode_backups
-from ._errors import NotFoundError, ResponseValidationError
-from ._fast_decode import decode_page_bytes
-from ._governor import Lane
-from ._models import Backup
-from ._options import ClientOptions
-from ._protocol import (
+from .._core.errors import (
+    NotFoundError,
+    ResponseValidationError,
+)
+from .._core.models import Backup
+from .._core.options import ClientOptions
+from .._core.protocol import (
     BACKUPS_PATH,
     Response,
     backup_path,
+)
+from .._core.stats import Counters
+from .._core.urls import resolve_link
+from .._decoding.convert import decode_backups
+from .._decoding.fast import decode_page_bytes
+from .._decoding.responses import (
     decode_backup_response,
     decode_page_parts,
 )
-from ._retry_policy import Safety
-from ._stats import Counters
-from ._transport import Request, Transport
-from ._urls import resolve_link
+from .._transport.base import (
+    Request,
+    Transport,
+)
+from .._transport.governor import Lane
+from .call import Call
+from .retry_policy import Safety
 
 __all__ = ["Page", "Reader"]
 
@@ -75,7 +83,7 @@ def _decode_page(response: Response) -> Page | Coroutine[object, None, Page]:
     """A page of the list route; one of more than a thousand backups is a coroutine.
 
     With the ``[fast]`` extra, msgspec decodes a usual page in one C call (see
-    :mod:`asyncbackups._fast_decode`); anything else takes the general path.
+    :mod:`asyncbackups._decoding.fast`); anything else takes the general path.
     """
     if response.status == 200:
         fast = decode_page_bytes(response.body)

@@ -14,7 +14,7 @@ given, so every decision is tested without a clock: a token bucket that mirrors 
 server's when its headers say enough, and otherwise adapts by itself the way TCP and
 botocore's adaptive mode do (cut the rate on each throttle, grow it back as a cubic
 of the time since). The asyncio side that makes requests wait is
-:mod:`asyncbackups._governor`.
+:mod:`asyncbackups._transport.governor`.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ body past the size cap    raise    raise     reconcile (never resend)  raise
 ========================  =======  ========  ========================  ==================
 
 *wait*: a 429 is backpressure: the request waits for the client's rate governor and goes
-again, spending no retry (see :mod:`asyncbackups._calls` for how long it may wait).
+again, spending no retry (see :mod:`asyncbackups._calls.call` for how long it may wait).
 ``*``: the attempt is *ambiguous* (the server may have acted on it). A delete that then
 sees 404 has succeeded; a create reads the server's backups and adopts the one that
 attempt made before it sends again; after a timeout or a 504, finding nothing, it gives
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tenacity import RetryCallState
 
-from ._errors import (
+from .._core.errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,

@@ -19,7 +19,11 @@ import hashlib
 from collections.abc import Container, Iterable, Sequence
 from datetime import datetime, timedelta
 
-from ._models import Backup, BackupStatus, BackupType
+from .models import (
+    Backup,
+    BackupStatus,
+    BackupType,
+)
 
 __all__ = ["CLOCK_SKEW", "RUN_KEY_PREFIX", "ReadWindow", "RunBackups", "run_idempotency_key"]
 

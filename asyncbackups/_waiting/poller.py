@@ -29,8 +29,13 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
-from ._callbacks import call_back
-from ._errors import (
+from .._calls.pagination import Reader
+from .._calls.retry_policy import (
+    Safety,
+    is_retryable,
+)
+from .._core.callbacks import call_back
+from .._core.errors import (
     APIStatusError,
     BackupFailedError,
     BackupsError,
@@ -38,10 +43,13 @@ from ._errors import (
     RateLimitError,
     WaitTimeoutError,
 )
-from ._models import Backup, BackupStatus, BackupType, ServerRef
-from ._reading import Reader
-from ._retry_policy import Safety, is_retryable
-from ._stats import Counters
+from .._core.models import (
+    Backup,
+    BackupStatus,
+    BackupType,
+    ServerRef,
+)
+from .._core.stats import Counters
 
 __all__ = ["Poller", "Schedule", "Waiter"]
 

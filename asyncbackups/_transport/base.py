@@ -1,7 +1,7 @@
 """What the calls need from the network: one attempt at a time, behind a Protocol.
 
-The call logic (:mod:`asyncbackups._calls`) and the resources depend on this Protocol,
-not on aiohttp: :class:`~asyncbackups._http.HTTPTransport` is one implementation, and
+The call logic (:mod:`asyncbackups._calls.call`) and the resources depend on this Protocol,
+not on aiohttp: :class:`~asyncbackups._transport.http.HTTPTransport` is one implementation, and
 tests drive the call logic with a stub that answers from a list.
 """
 
@@ -12,9 +12,9 @@ from typing import Protocol
 
 from yarl import URL
 
-from ._governor import Lane
-from ._options import ClientOptions
-from ._protocol import Response
+from .._core.options import ClientOptions
+from .._core.protocol import Response
+from .governor import Lane
 
 __all__ = ["Request", "Transport"]
 

@@ -1,0 +1,1 @@
+"""Waiting for backups: the one shared poller of a client, its planner, and fleets."""
