@@ -95,6 +95,9 @@ class Case:
     headers: bool
     max_throttled_share: float | None
     max_wall_over_floor: float | None
+    # Each process is told its share of the limit ($ASYNCBACKUPS_RATE_LIMIT = rate / N)
+    # instead of learning it: the other way to share one limit.
+    divided: bool = False
 
     @property
     def total_servers(self) -> int:
@@ -111,7 +114,10 @@ class Case:
             return f"{self.servers} servers, no limit (control)"
         limit = f"{self.rate:g}/s"
         if self.processes > 1:
-            return f"{self.processes} processes x {self.servers} servers, one shared {limit}"
+            shared = f"{self.processes} processes x {self.servers} servers, one shared {limit}"
+            if self.divided:
+                return f"{shared}, divided"
+            return shared
         kind = "headers" if self.headers else "bare 429 + Retry-After"
         return f"{self.servers} servers, {limit}, {kind}"
 
@@ -131,6 +137,7 @@ class Settings:
             Case("100_at_5_headers", 100 // scale, 1, 5.0, True, 0.05, 1.15),
             Case("300_at_20_bare", 300 // scale, 1, 20.0, False, 0.10, 1.25),
             Case("2x300_at_20_shared", 300 // scale, 2, 20.0, True, 0.10, 1.25),
+            Case("2x300_at_20_divided", 300 // scale, 2, 20.0, True, 0.10, 1.25, divided=True),
             Case("600_no_limit", 600 // scale, 1, None, True, None, None),
         )
 
@@ -251,6 +258,8 @@ def child(argv: list[str]) -> None:
 def run_fleets(base_url: str, case: Case, time_limit: float) -> list[dict[str, Any]]:
     """The case's fleet processes, started together; what each measured."""
     env = {key: value for key, value in os.environ.items() if key != ENV_RATE_LIMIT}
+    if case.divided and case.rate is not None:
+        env[ENV_RATE_LIMIT] = str(case.rate / case.processes)
     with tempfile.TemporaryDirectory(prefix="bench_ratelimit") as folder:
         outputs = [Path(folder) / f"fleet{index}.json" for index in range(case.processes)]
         processes = []
