@@ -24,8 +24,6 @@ from typing import Any
 
 import aiohttp
 
-import asyncbackups
-
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 # Smoke runs go here, out of version control, so they never replace a full run's figures.
@@ -43,6 +41,7 @@ _DISTRIBUTIONS = (
     "cattrs",
     "tenacity",
     "orjson",
+    "msgspec",
     "httpx",
     "requests",
 )
@@ -121,6 +120,10 @@ def versions() -> dict[str, str | None]:
 
 def machine_info() -> dict[str, Any]:
     """Where and with what a result was measured."""
+    # Imported here, not above: a benchmark may first make the ``fast`` extra's libraries
+    # unimportable (the default install) and only then import the SDK.
+    import asyncbackups
+
     try:
         import orjson
 

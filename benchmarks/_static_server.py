@@ -1,7 +1,8 @@
 """A minimal, fast HTTP/1.1 keep-alive responder, so client benchmarks measure the client.
 
-Every ``GET /api/v1/backups/...`` gets the same prebuilt answer: the API documentation's
-3-backup list page as JSON (or, with ``--backups N``, ``bench_decode.build_page(N)``: a
+Every ``GET /api/v1/backups/...``, whatever its query (the benchmarks vary it, as real
+traffic does), gets the same prebuilt answer: the API documentation's 3-backup list page
+as JSON (or, with ``--backups N``, ``bench_decode.build_page(N)``: a
 DRF page of N varied backups), with ``Content-Type: application/json`` and a ``Date``
 header (refreshed once a second). Anything else is a 404. It parses just enough HTTP:
 the request line, ``Content-Length`` (a body is skipped) and ``Connection: close``;

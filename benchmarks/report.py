@@ -1,12 +1,15 @@
 """The README's performance tables, in Markdown, regenerated from ``results/*.json``.
 
 What it prints: where and how the figures were measured (machine, versions, commit,
-load average), the throughput table (requests per second of
-``client.backups.list(server_id=12345)`` against raw aiohttp written the typical and the
-lean way, httpx and requests), the client's CPU time per request beside it, the
-1,000-backup page case, every benchmark's targets with their verdicts, and which results
-file each figure came from. Nothing is measured here: it reads what the ``bench_*.py``
-scripts wrote, so the README's tables can be pasted from it and checked against it.
+load average, install), the throughput tables (the client's CPU time per request and
+requests per second of ``client.backups.list(**query)`` with varied queries, against raw
+aiohttp written the typical and the lean way, httpx and requests, on the default
+install), the 1,000-backup page case, the ``[fast]`` extra's rows while it still differs
+from the default install, the repeat-query case (a URL cache's best case) apart, every
+benchmark's targets with their verdicts, and which results file each figure came from.
+Results written before varied queries are shown as they were measured. Nothing is
+measured here: it reads what the ``bench_*.py`` scripts wrote, so the README's tables can
+be pasted from it and checked against it.
 A results file that is missing is left out (the tables say so).
 
 Run: ``python benchmarks/report.py [--quick] [--output FILE]`` (quick: the smoke run's
@@ -119,12 +122,17 @@ def provenance(results: dict[str, dict[str, Any]]) -> str:
     machine, source = data["machine"], data["source"]
     versions = machine.get("versions", {})
     orjson = versions.get("orjson", machine.get("orjson"))
+    if "install" in data:  # the headline is the default install's, whatever is installed
+        without = data["install"]["without"]
+        installed = "the default install (`pip install .`" + (
+            f", without {' and '.join(without)})" if without else ")"
+        )
+    else:
+        installed = f"orjson {orjson} installed" if orjson else "without orjson"
     text = (
         f"Measured on {machine['cpu_model']} with {machine['cores']} cores (client pinned to "
         f"one, the server in its own process on the other), Python {machine['python']}, "
-        f"aiohttp {machine['aiohttp']}, "
-        + (f"orjson {orjson} installed" if orjson else "without orjson")
-        + f", at commit {source.get('commit') or '?'}"
+        f"aiohttp {machine['aiohttp']}, {installed}, at commit {source.get('commit') or '?'}"
     )
     if source.get("package_modified"):
         text += " with local changes to the package"
@@ -138,6 +146,11 @@ def provenance(results: dict[str, dict[str, Any]]) -> str:
         )
         if "page" in data:
             text += "; each ratio is taken within a round, then the median of those"
+        if "install" in data:
+            text += (
+                ". Each request names its own server (varied queries); a speed ratio is the "
+                f"raw client's CPU per request over the SDK's (above 1{TIMES}, the SDK costs less)"
+            )
     if data.get("quick"):
         text += ". A --quick smoke run: the figures are rough"
     return text + "."
@@ -224,13 +237,92 @@ def page_table(data: dict[str, Any]) -> list[str]:
     ]
 
 
+def comparison_tables(comparison: dict[str, Any], what: str) -> list[str]:
+    """One comparison: CPU per request and the speed ratios, then requests per second."""
+    rows = comparison["rows"]
+    names = [name for name in COLUMNS if name in rows[0]["rps"]]
+    others = [name for name in names if name != "sdk"]
+    cpu = markdown(
+        [
+            "concurrency",
+            *(f"{COLUMNS[name]} µs" for name in names),
+            *(f"{COLUMNS[name]} / SDK" for name in others),
+        ],
+        [
+            [
+                str(row["concurrency"]),
+                *(number(row["cpu_us_per_request"][name]) for name in names),
+                *(times(row["sdk_over"][name]["cpu_speed_paired"]) for name in others),
+            ]
+            for row in rows
+        ],
+    )
+    rps = markdown(
+        [
+            "concurrency",
+            *(f"{COLUMNS[name]} req/s" for name in names),
+            *(f"SDK / {COLUMNS[name]}" for name in others),
+        ],
+        [
+            [
+                str(row["concurrency"]),
+                *(number(row["rps"][name]) for name in names),
+                *(times(_paired(row, name)) for name in others),
+            ]
+            for row in rows
+        ],
+    )
+    return [
+        f"{what}: the client process's CPU time per request, µs (median; lower is better), "
+        "and each other client's over the SDK's (within rounds, median):",
+        cpu,
+        "Requests per second (median), and the SDK's over each other client's:",
+        rps,
+    ]
+
+
+def install_sections(data: dict[str, Any]) -> list[str]:
+    """Results with varied queries and a default-install headline (``"install"`` in them)."""
+    install = data["install"]
+    without = " and ".join(install["without"])
+    default = "the default install (`pip install .`" + (f", without {without})" if without else ")")
+    backups = data["page"]["backups_per_answer"]
+    sections = [
+        f"Queries: {data['static']['queries']}. The SDK calls `client.backups.list(**query)`, "
+        "the raw clients send `params=query`.",
+        *comparison_tables(data["static"], f"3-backup page, {default}"),
+        *comparison_tables(
+            data["page"],
+            f"One {backups:,}-backup page, {default}: typed `Backup` models against raw "
+            "aiohttp's dicts (`await response.json()`, typical; "
+            "`json.loads(await response.read())`, lean)",
+        ),
+    ]
+    fast = data.get("fast")
+    if fast is not None:
+        extra = f"With the `[fast]` extra ({without})"
+        sections += comparison_tables(fast["static"], f"{extra}, 3-backup page")
+        sections += comparison_tables(fast["page"], f"{extra}, one {backups:,}-backup page")
+    else:
+        sections.append(f"No `[fast]` rows: {install['note']}.")
+    repeat = data.get("repeat_query")
+    if repeat is not None:
+        sections += comparison_tables(
+            repeat,
+            f"A URL cache's best case, not a headline ({repeat['queries'].split(' (')[0]})",
+        )
+    return sections
+
+
 def _target_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
     rows: list[list[str]] = []
     throughput = results.get("throughput")
     if throughput is not None:
         for target in throughput.get("targets", []):
             result = times(target["value"])
-            if "cpu_ratio" in target:
+            if "rps_ratio" in target:  # the value is speed from CPU per request
+                result += f" (req/s {times(target['rps_ratio'])})"
+            elif "cpu_ratio" in target:
                 result += f" (CPU per request {times(target['cpu_ratio'])})"
             rows.append(
                 [target["figure"].strip(), result, bound(target["target"]), target["verdict"]]
@@ -430,7 +522,9 @@ def render(folder: Path) -> str:
         provenance(results),
     ]
     throughput = results.get("throughput")
-    if throughput is not None:
+    if throughput is not None and "install" in throughput:
+        sections += install_sections(throughput)
+    elif throughput is not None:  # results written before varied queries
         sections += throughput_tables(throughput)
         sections += page_table(throughput)
     sections += targets_table(results)
