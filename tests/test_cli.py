@@ -7,6 +7,7 @@ durations and poll intervals.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import io
 import json
@@ -22,7 +23,7 @@ import asyncbackups._cli
 import asyncbackups.testing
 from asyncbackups import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_TOKEN
 from asyncbackups._cli import main
-from asyncbackups._cli._parser import serve_namespace, serve_option_names
+from asyncbackups._cli.commands.serve import serve_namespace
 from asyncbackups.testing import FakeBackupsAPI
 
 TOKEN = "cli-test-token-5f3a"
@@ -728,19 +729,25 @@ def test_serve_on_a_taken_port_exits_1(cli: Any) -> None:
     assert_one_error_line(run, f"cannot listen on 127.0.0.1:{port}")
 
 
-def test_serve_takes_exactly_the_options_of_the_standalone_fake(cli: Any) -> None:
-    standalone = {
+def standalone_options() -> set[str]:
+    return {
         option
         for action in asyncbackups.testing.build_parser()._actions
         for option in action.option_strings
-    } - {"-h", "--help"}
-    served = cli("serve", "--help").out
+    }
 
-    assert serve_option_names() == standalone
-    assert {"--chaos", "--seed", "--ignore-idempotency-keys", "--no-sample-data"} <= standalone
-    assert {"--host", "--port", "--token", "--page-size"} <= standalone
-    for option in standalone:
-        assert option in served
+
+def test_serve_help_is_the_standalone_fakes_with_the_global_options(cli: Any) -> None:
+    served = cli("serve", "--help")
+
+    assert served.code == 0
+    assert {"--chaos", "--seed", "--ignore-idempotency-keys", "--no-sample-data"} <= (
+        standalone_options()
+    )
+    for option in standalone_options() | {"--output", "--json", "--json-lines", "--debug"}:
+        assert option in served.out
+    assert "address to listen on (default: 127.0.0.1)" in served.out  # the fake's own words
+    assert cli("help", "serve").out == served.out
 
 
 def test_serve_parses_options_as_the_standalone_fake_does() -> None:
@@ -754,10 +761,42 @@ def test_serve_parses_options_as_the_standalone_fake_does() -> None:
     assert vars(serve_namespace(argv)) == standalone
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--port=0", "--chaos=0.25"],
+        ["--json", "--port", "0", "-v", "--chaos", "0.25"],
+        ["--port", "0", "--output", "plain", "--chaos", "0.25", "--json-lines"],
+    ],
+    ids=["equals", "global-options-between", "global-options-around"],
+)
+def test_serve_hands_the_fake_its_arguments_as_given(argv: list[str]) -> None:
+    expected = vars(
+        asyncbackups.testing.build_parser().parse_args(["--port", "0", "--chaos", "0.25"])
+    )
+
+    assert vars(serve_namespace(argv)) == expected
+
+
 def test_serve_defaults_are_the_standalone_fakes() -> None:
     standalone = vars(asyncbackups.testing.build_parser().parse_args([]))
 
     assert vars(serve_namespace([])) == standalone
+
+
+def test_an_option_the_fake_gains_works_in_serve_unchanged(
+    cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_serve_arguments = asyncbackups.testing.add_serve_arguments
+
+    def with_a_new_option(parser: argparse.ArgumentParser) -> None:
+        add_serve_arguments(parser)
+        parser.add_argument("--region", default="eu", help="where the fake pretends to be")
+
+    monkeypatch.setattr(asyncbackups.testing, "add_serve_arguments", with_a_new_option)
+
+    assert vars(serve_namespace(["--region", "us", "--port", "0"]))["region"] == "us"
+    assert "where the fake pretends to be" in cli("serve", "--help").out
 
 
 @pytest.mark.parametrize(
@@ -785,24 +824,54 @@ def test_serve_with_an_unknown_failing_server_is_a_usage_error(cli: Any) -> None
     assert_one_error_line(run, "99")
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["--port"], "argument --port: expected one argument"),
+        (["--port", "x"], "argument --port: expected a port number, got 'x'"),
+    ],
+    ids=["unknown", "missing-value", "bad-value"],
+)
+def test_the_fakes_parser_reports_a_mistake_in_one_line(
+    cli: Any, argv: list[str], message: str
+) -> None:
+    run = cli("serve", *argv)
+
+    assert (run.code, run.out) == (2, "")
+    assert_one_error_line(run, message, "asyncbackups serve --help")
+
+
+def test_the_fakes_parser_reports_a_mistake_as_json_under_json(cli: Any) -> None:
+    run = cli("serve", "--json", "--port", "x")
+
+    assert (run.code, run.out) == (2, "")
+    error = run.error_json()["error"]
+    assert "expected a port number, got 'x'" in error["message"]
+    assert error["exit_code"] == 2
+
+
 # -- the command line's walls -------------------------------------------------------------
 
 
 def test_the_command_line_imports_only_the_public_api() -> None:
     package = Path(asyncbackups._cli.__file__).parent
-    for module in sorted(package.glob("*.py")):
+    modules = sorted(package.rglob("*.py"))
+    assert {"commands", "output"} <= {module.parent.name for module in modules}
+    for module in modules:
+        # How many levels a relative import may climb and stay inside _cli.
+        depth = len(module.relative_to(package).parts)
         for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom):
-                # One level up from a module of _cli is _cli itself; more reaches the SDK.
-                assert node.level <= 1, (module.name, node.lineno)
+                assert node.level <= depth, (module.name, node.lineno)
                 if node.level:
                     continue
-                modules, names = [node.module or ""], [alias.name for alias in node.names]
+                modules_named, names = [node.module or ""], [alias.name for alias in node.names]
             elif isinstance(node, ast.Import):
-                modules, names = [alias.name for alias in node.names], []
+                modules_named, names = [alias.name for alias in node.names], []
             else:
                 continue
-            for name in modules:
+            for name in modules_named:
                 parts = name.split(".")
                 if parts[0] == "asyncbackups":
                     assert not any(part.startswith("_") for part in parts), (module.name, name)

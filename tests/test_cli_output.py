@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from asyncbackups._cli import main
-from asyncbackups._cli._output import Column, choose_columns
+from asyncbackups._cli.output.tables import Column, choose_columns
 from asyncbackups.testing import FakeBackupsAPI
 
 FAILING = 3

@@ -409,6 +409,9 @@ def test_bash_sources_the_completion_script(tmp_path: Path) -> None:
         ("asyncbackups list --type ", {"manual", "automatic"}),
         ("asyncbackups --output j", {"json", "json-lines"}),
         ("asyncbackups completion ", {"bash", "zsh", "fish"}),
+        ("asyncbackups serve --p", {"--port", "--page-size"}),  # the fake's own options
+        ("asyncbackups serve --js", {"--json", "--json-lines"}),
+        ("asyncbackups help se", {"serve"}),
     ],
 )
 def test_completion_completes_commands_options_and_choices(

@@ -256,8 +256,8 @@ async def test_timeout_bounds_an_attempt_and_raises_api_timeout_error(
     async with loopback_client(api, timeout=0.05, max_retries=0) as client:
         with pytest.raises(APITimeoutError) as caught:
             await client.backups.get(501)
-    # The server never answers: only the timeout ends the call.
-    assert time.monotonic() - started < 5.0
+    # The server never answers: only the timeout ends the call, and never before it.
+    assert time.monotonic() - started >= 0.05
     assert caught.value.request_may_have_reached_server is True
     assert len(api.seen) == 1
 
@@ -275,9 +275,8 @@ async def test_timeout_applies_to_each_attempt_not_to_the_whole_call(
             await client.backups.get(501)
     elapsed = time.monotonic() - started
     assert len(api.seen) == 3
-    # Three whole attempts of 0.05 s each, one after the other; the bound above only
-    # says the call ended (the server never answers).
-    assert 0.15 <= elapsed < 5.0
+    # Three whole attempts of 0.05 s each, one after the other.
+    assert elapsed >= 0.15
 
 
 async def test_answer_within_the_timeout_succeeds(loopback: StartLoopback) -> None:

@@ -525,7 +525,7 @@ def test_command_line_help_describes_the_rate_limit_options() -> None:
 
 
 def test_asyncbackups_serve_passes_the_rate_limit_options_on() -> None:
-    from asyncbackups._cli._parser import serve_namespace
+    from asyncbackups._cli.commands.serve import serve_namespace
 
     argv = ["--rate-limit", "4", "--burst", "8", "--no-rate-limit-headers"]
 

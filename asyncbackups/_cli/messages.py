@@ -22,7 +22,7 @@ from asyncbackups import (
     WaitTimeoutError,
 )
 
-from ._output import escape, one_line
+from .output.escaping import escape, one_line
 
 __all__ = ["Explainer", "connection_reason"]
 

@@ -1,69 +1,69 @@
-"""The commands built on the fake API: ``serve`` it on loopback, or run the ``demo``.
+"""``asyncbackups demo``: a fleet backup against an in-process fake, then list, restore, delete.
 
-``FakeBackupsAPI`` loads aiohttp.web, so only these commands reach for it.
+Exit status 0 when it ran: the servers it sets up to fail are part of the show.
+``FakeBackupsAPI`` loads aiohttp.web, so it is imported only when the demo runs.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import secrets
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import click
 
 from asyncbackups import Backup, BackupOutcome, BackupsClient, BackupType, FleetResult
 
-from ._exit_codes import CommandError, ExitCode, UsageError
-from ._fleet_run import FleetRun, ServerIds
-from ._invocation import Invocation
-from ._messages import Explainer
-from ._output import backup_json, escape, one_line, outcome_json
+from ..base import Command, examples
+from ..exit_codes import ExitCode
+from ..invocation import Invocation
+from ..messages import Explainer
+from ..options import command_invocation, output_options
+from ..output import backup_json, escape, outcome_json
+from ..params import ID, POSITIVE_SECONDS
+from ..server_ids import ServerIds
+from .fleet import FleetRun
 
-if TYPE_CHECKING:
-    from asyncbackups.testing import FakeBackupsAPI
+__all__ = ["demo"]
 
-__all__ = ["demo_command", "serve_command"]
-
+DEFAULT_SERVERS = 300
+DEFAULT_BACKUP_SECONDS = 2.5
 _HOST = "127.0.0.1"
 
 
-# -- serve --------------------------------------------------------------------------------
-
-
-def serve_command(invocation: Invocation, args: argparse.Namespace) -> int:
-    """``serve``: the fake API until SIGINT/SIGTERM, as ``python -m asyncbackups.testing``.
-
-    Prints its URL and token: the fake's own (``--token``), never the caller's.
-    """
-    from asyncbackups.testing import announce, fake_from_arguments, run
-
-    out = invocation.out
-    try:
-        api = fake_from_arguments(args)
-    except (ValueError, LookupError) as error:  # a bad token, an unknown failing server
-        raise UsageError(one_line(str(error))) from None
-
-    def announce_json(api: FakeBackupsAPI) -> None:
-        out.json({"base_url": api.base_url, "token": api.token}, compact=True)
-
-    try:
-        run(api, on_ready=announce_json if out.json_mode else announce)
-    except OSError as error:
-        reason = one_line(error.strerror or str(error))
-        raise CommandError(f"cannot listen on {args.host}:{args.port}: {reason}") from None
-    return ExitCode.OK
-
-
-# -- demo ---------------------------------------------------------------------------------
-
-
-def demo_command(invocation: Invocation, *, servers: int, backup_seconds: float) -> int:
-    """``demo``: a fleet backup against an in-process fake, then list, restore, delete.
-
-    Exit status 0 when it ran: the servers it sets up to fail are part of the show.
-    """
+@click.command(
+    "demo",
+    cls=Command,
+    short_help="Back up a whole fleet against an in-process fake API.",
+    help="Back up a whole fleet against an in-process fake API, then list, restore "
+    "and delete. Needs no token and no network.",
+    epilog=examples(
+        "asyncbackups demo",
+        "asyncbackups demo --servers 1000 --backup-seconds 5",
+        exit_status="0 the demo ran (its planned failures included)",
+    ),
+)
+@click.option(
+    "--servers",
+    type=ID,
+    default=DEFAULT_SERVERS,
+    metavar="N",
+    help=f"servers in the fleet (default: {DEFAULT_SERVERS})",
+)
+@click.option(
+    "--backup-seconds",
+    type=POSITIVE_SECONDS,
+    default=DEFAULT_BACKUP_SECONDS,
+    metavar="S",
+    help=f"how long each backup takes (default: {DEFAULT_BACKUP_SECONDS})",
+)
+@output_options
+@click.pass_context
+def demo(ctx: click.Context, /, servers: int, backup_seconds: float, **params: Any) -> int:
+    invocation = command_invocation(ctx, params, connects=False)
     return asyncio.run(_demo(invocation, servers, backup_seconds))
 
 

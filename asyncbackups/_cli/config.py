@@ -33,8 +33,8 @@ from typing import Any
 
 from asyncbackups import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_TOKEN
 
-from ._exit_codes import UsageError
-from ._output import one_line
+from .exit_codes import UsageError
+from .output.escaping import one_line
 
 __all__ = [
     "ENV_PROFILE",

@@ -1,19 +1,20 @@
-"""One run of the command line: its output, its connection settings, and what ``main``
+"""One run of the command line: its output, its connection settings, and what the runner
 needs to report a failure (the output format, the explainer, the secrets to hide)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from asyncbackups import DEFAULT_BASE_URL, BackupsClient
 
-from ._config import Settings, resolve_settings
-from ._messages import Explainer
-from ._output import Output, OutputFormat
+from .config import Settings, resolve_settings
+from .messages import Explainer
+from .output import Output, OutputFormat
 
-__all__ = ["ConnectionFlags", "Invocation", "RunState"]
+__all__ = ["ConnectionFlags", "Invocation", "RunState", "run_with_client"]
 
 
 @dataclass
@@ -30,13 +31,12 @@ class ConnectionFlags:
 
 @dataclass
 class RunState:
-    """Shared between the parser's callbacks and ``main``, which reports failures."""
+    """Shared between the commands and the runner, which reports their failures."""
 
     out: Output = field(default_factory=Output)
     explainer: Explainer = field(default_factory=lambda: Explainer(DEFAULT_BASE_URL))
     secrets: list[str] = field(default_factory=list, repr=False)
     debug: bool = False
-    command: str | None = None
     debug_hook: Callable[[], None] | None = field(default=None, repr=False)
 
     def set_debug(self, debug: bool) -> None:
@@ -107,3 +107,13 @@ class Invocation:
         if rate_limit is not None:
             options["rate_limit"] = rate_limit
         return BackupsClient(settings.require_token(), **options)
+
+
+def run_with_client(client: BackupsClient, work: Callable[[BackupsClient], Awaitable[int]]) -> int:
+    """Run ``work(client)`` on a new event loop, closing the client however it ends."""
+
+    async def session() -> int:
+        async with client:
+            return await work(client)
+
+    return asyncio.run(session())

@@ -1,4 +1,9 @@
-"""``main``: parse the command line, run one command, turn what it raised into a status."""
+"""One run of the command line: parse it, run one command, turn what it raised into a status.
+
+Every failure becomes one line on stderr (a JSON object under ``--json``) with the token
+hidden, and an exit status from ``exit_codes``; the SDK's logs reach stderr only under
+``--debug``.
+"""
 
 from __future__ import annotations
 
@@ -12,26 +17,26 @@ import click
 
 from asyncbackups import ENV_TOKEN, BackupFailedError, BackupsError, WaitTimeoutError
 
-from ._exit_codes import CommandError, ExitCode
-from ._invocation import RunState
-from ._output import Output, OutputError, OutputFormat, error_json, one_line
-from ._parser import COMPLETE_VAR, PROG, build_cli
+from .app import cli
+from .base import COMPLETE_VAR, PROG
+from .exit_codes import CommandError, ExitCode
+from .invocation import RunState
+from .output import Output, OutputError, OutputFormat, error_json, one_line
 
-__all__ = ["main"]
+__all__ = ["run"]
 
 _LOGGER = "asyncbackups"
 # Shorter "tokens" are no secret worth hiding, and hiding them would garble messages.
 _MIN_SECRET = 4
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(argv: Sequence[str] | None = None) -> int:
     """Run ``asyncbackups`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status.
 
     Never raises for what a user or the API can do: every failure is one line on
     stderr (a JSON object under ``--json``) and a status from ``asyncbackups --help``.
     """
     arguments = list(sys.argv[1:] if argv is None else argv)
-    cli = build_cli()
     instruction = os.environ.get(COMPLETE_VAR)
     if instruction:
         from click.shell_completion import shell_complete

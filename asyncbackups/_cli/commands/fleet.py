@@ -1,254 +1,111 @@
-"""``fleet``: back up many servers, streaming each outcome as it lands.
+"""``asyncbackups fleet``: back up many servers, streaming each outcome as it lands.
 
 Built on ``client.backups.stream_many``: server IDs are read lazily (a file of a
-million lines is never held whole), outcomes are reported in completion order (one
-flushed JSON line each under ``--json-lines``, so a killed run still leaves a record
-of what it finished), and ``--resume`` with the same ``--description`` adopts the
-backups an earlier, interrupted run made instead of making them again. When it finds
-any, it first waits ``--settle-timeout`` (default ``--timeout``) for creates the
-interrupted run still had on the wire to land, and says so on stderr.
-
-A regular ``--from-file`` is read twice, a line at a time: once to check every line
-(so a typo on line 900,000 is reported before anything is sent) and count them (the
-bar's total), once to feed the run. Standard input is read once, as it comes: a bad
-line there stops the launching of more servers, lets those started finish, and is
-reported with status 2.
+million lines is never held whole, see ``server_ids``), outcomes are reported in
+completion order (one flushed JSON line each under ``--json-lines``, so a killed run
+still leaves a record of what it finished), and ``--resume`` with the same
+``--description`` adopts the backups an earlier, interrupted run made instead of making
+them again. When it finds any, it first waits ``--settle-timeout`` (default
+``--timeout``) for creates the interrupted run still had on the wire to land, and says
+so on stderr. :class:`FleetRun` reports a run; ``demo`` shows its fleet with it too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import stat
-import sys
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from typing import IO, Any
+from collections.abc import Sequence
+from typing import Any
+
+import click
 
 from asyncbackups import BackupOutcome, BackupsClient, ClientStats
 
-from ._commands import run_with_client, wait_options
-from ._exit_codes import CommandError, ExitCode, UsageError
-from ._invocation import Invocation
-from ._output import Column, Output, escape, failure_reason, json_text, one_line, outcome_json
+from ..base import Command, examples
+from ..exit_codes import CommandError, ExitCode, UsageError
+from ..invocation import Invocation, run_with_client
+from ..options import (
+    command_invocation,
+    connection_options,
+    output_options,
+    pop_globals,
+    wait_options,
+    wait_timing,
+)
+from ..output import Column, Output, escape, failure_reason, json_text, outcome_json
+from ..params import ID, SECONDS
+from ..server_ids import ServerIds, server_ids_to_back_up
 
-__all__ = ["FleetRun", "ServerIds", "fleet_command", "parse_id"]
+__all__ = ["FleetRun", "fleet"]
 
 # How often a throttled run's rate and time left are refreshed, in seconds.
 _RATE_REFRESH = 1.0
 # Failures beyond this many are counted, not listed, in a human summary (--json has all).
 _MAX_FAILURE_ROWS = 20
-_STDIN_CHUNK = 65_536
 
 
-def parse_id(text: str) -> int:
-    """A server or backup ID: a positive whole number; ``ValueError`` otherwise."""
-    stripped = text.strip().removeprefix("+")
-    if not stripped.isascii() or not stripped.isdigit() or int(stripped) <= 0:
-        raise ValueError(f"expected a positive whole number, got {text!r}")
-    return int(stripped)
+@click.command(
+    "fleet",
+    cls=Command,
+    short_help="Back up many servers at once, with progress and a summary.",
+    help="Back up many servers at once. Each outcome is reported as it lands; a "
+    "run stopped half-way is picked up again with --resume and the same --description.",
+    epilog=examples(
+        "asyncbackups fleet 12 13 14 --wait",
+        "asyncbackups fleet --from-file servers.txt --description 'weekly W48' \\",
+        "    --json-lines > w48.jsonl                # killed? run it again:",
+        "asyncbackups fleet --from-file servers.txt --description 'weekly W48' --resume",
+        "grep -v staging servers.txt | asyncbackups fleet --from-file - --wait",
+        notes="A --from-file has one server ID a line; blank lines and # comments are\n"
+        "skipped. It is read a line at a time, never whole. Off a terminal each\n"
+        "server is one line: 'server 12 ok backup 502'. Ctrl-C prints what landed.",
+        exit_status="0 every server ok, 1 API error, 2 usage error,\n"
+        "4 some servers failed, 130 interrupted",
+    ),
+)
+@click.argument("server_ids", type=ID, nargs=-1, metavar="[SERVER_ID]...")
+@click.option(
+    "--from-file",
+    metavar="PATH",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="read server IDs from PATH ('-' for stdin)",
+)
+@click.option("--description", metavar="TEXT", help="description of every backup")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="adopt the backups made by an earlier run with this --description",
+)
+@click.option(
+    "--settle-timeout",
+    type=SECONDS,
+    metavar="S",
+    help="with --resume, how long to let an earlier run's creates land before "
+    "creating (default: --timeout; 0 only for an API that honours Idempotency-Key)",
+)
+@click.option("--concurrency", type=ID, metavar="N", help="creates in flight at once (default: 64)")
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0.001, max=1e6),
+    metavar="R",
+    help="requests a second at most (default: $ASYNCBACKUPS_RATE_LIMIT, else learned "
+    "from the API's rate-limit headers and 429s)",
+)
+@click.option("--wait", is_flag=True, help="wait until every backup completes or fails")
+@wait_timing
+@click.option("--dry-run", is_flag=True, help="print what would be sent; send nothing")
+@connection_options
+@output_options
+@click.pass_context
+def fleet(ctx: click.Context, /, **params: Any) -> int:
+    invocation = command_invocation(ctx, params)
+    options = pop_globals(params)
+    options["server_ids"] = list(options["server_ids"])
+    return back_up_fleet(invocation, **options)
 
 
-def _entry(line: str) -> str:
-    return line.split("#", 1)[0].strip()
-
-
-class ServerIds:
-    """The servers of one run: from the command line, a file, or stdin.
-
-    ``total`` is known for the command line and regular files (``None`` for stdin).
-    ``position`` maps each server handed out so far to its place in the input, for
-    output in input order, when ``track_positions`` is set. ``problem`` is set when
-    reading stopped at a bad line.
-    """
-
-    def __init__(self, ids: Sequence[int] = (), *, path: str | None = None) -> None:
-        self._ids = list(ids)
-        self._path = path
-        self.name = "stdin" if path == "-" else (path or "the command line")
-        self.total: int | None = len(self._ids) if path is None else None
-        self.position: dict[int, int] = {}
-        self.track_positions = False  # only a --json document needs input order
-        self.problem: UsageError | None = None
-        self.count = 0
-        self._regular = False
-        if len(self._ids) != len(set(self._ids)):
-            repeated = sorted(_repeats(self._ids))
-            raise UsageError(f"SERVER_ID repeats {repeated}; each server is backed up once")
-        if path is not None and path != "-":
-            self._regular = _is_regular_file(path)
-            if self._regular:
-                self.total = self._check_file(path)
-
-    # -- checking --------------------------------------------------------------------------
-
-    def _open(self, path: str) -> IO[str]:
-        try:
-            return open(path, encoding="utf-8")
-        except OSError as error:
-            raise UsageError(
-                f"cannot read {path}: {one_line(error.strerror or str(error))}"
-            ) from None
-
-    def _check_file(self, path: str) -> int:
-        """Check every line of a regular file, a line at a time; return how many IDs."""
-        seen: set[int] = set()
-        with self._open(path) as file:
-            try:
-                for number, line in enumerate(file, start=1):
-                    entry = _entry(line)
-                    if entry:
-                        self._checked(entry, number, seen)
-            except UnicodeDecodeError as error:
-                raise UsageError(f"cannot read {path}: {one_line(str(error))}") from None
-        if not seen:
-            raise UsageError(f"no server IDs in {path}")
-        return len(seen)
-
-    def _checked(self, entry: str, number: int, seen: set[int] | None) -> int:
-        try:
-            server_id = parse_id(entry)
-        except ValueError:
-            raise UsageError(
-                f"{self.name} line {number}: {escape(repr(entry))} is not a server ID"
-            ) from None
-        if seen is None:
-            return server_id
-        if server_id in seen:
-            raise UsageError(
-                f"{self.name} line {number}: server_ids repeats [{server_id}]; "
-                "each server is backed up once"
-            )
-        seen.add(server_id)
-        return server_id
-
-    def _hand_out(self, server_id: int) -> int:
-        if self.track_positions:
-            self.position[server_id] = self.count
-        self.count += 1
-        return server_id
-
-    # -- reading ---------------------------------------------------------------------------
-
-    def __iter__(self) -> Iterator[int]:
-        """The IDs, checked as they are read (a regular file's were checked already)."""
-        if self._path is None:
-            for server_id in self._ids:
-                yield self._hand_out(server_id)
-            return
-        if self._path == "-":
-            yield from self._read(sys.stdin if sys.stdin is not None else (), seen=set())
-            return
-        with self._open(self._path) as file:
-            # Checked whole before: no second set of every ID (the SDK keeps one).
-            yield from self._read(file, seen=None if self._regular else set())
-
-    def _read(self, lines: Iterable[str], *, seen: set[int] | None) -> Iterator[int]:
-        for number, line in enumerate(lines, start=1):
-            entry = _entry(line)
-            if not entry:
-                continue
-            try:
-                server_id = self._checked(entry, number, seen)
-            except UsageError as problem:
-                self.problem = problem  # stop launching more; those started finish
-                return
-            yield self._hand_out(server_id)
-
-    async def _read_async(self, lines: AsyncIterator[str]) -> AsyncIterator[int]:
-        seen: set[int] = set()
-        number = 0
-        async for line in lines:
-            number += 1
-            entry = _entry(line)
-            if not entry:
-                continue
-            try:
-                server_id = self._checked(entry, number, seen)
-            except UsageError as problem:
-                self.problem = problem
-                return
-            yield self._hand_out(server_id)
-
-    async def _stream(self) -> AsyncIterator[int]:
-        """Stdin or a pipe, read as it comes without blocking the event loop."""
-        if self._path == "-":
-            async for server_id in self._read_async(_lines(sys.stdin)):
-                yield server_id
-            return
-        assert self._path is not None
-        with self._open(self._path) as file:
-            async for server_id in self._read_async(_lines(file)):
-                yield server_id
-
-    def source(self) -> Iterable[int] | AsyncIterator[int]:
-        """What to hand ``stream_many``: an iterable, or an async one for stdin or a pipe."""
-        if self._path is not None and not self._regular:
-            return self._stream()
-        return iter(self)
-
-
-def _repeats(ids: Iterable[int]) -> set[int]:
-    seen: set[int] = set()
-    repeated: set[int] = set()
-    for server_id in ids:
-        (repeated if server_id in seen else seen).add(server_id)
-    return repeated
-
-
-def _is_regular_file(path: str) -> bool:
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError as error:
-        raise UsageError(f"cannot read {path}: {one_line(error.strerror or str(error))}") from None
-
-
-async def _lines(stream: IO[str] | None) -> AsyncIterator[str]:
-    """Lines of a stream that may block (a pipe), read in a worker thread.
-
-    Reads whatever is there (up to 64 KiB) at a time, so a slow writer's lines are
-    taken as they come and a fast one's in large gulps.
-    """
-    if stream is None:
-        return
-    raw = getattr(stream, "buffer", None)
-    read1 = getattr(raw, "read1", None)
-    if read1 is None:  # a text stream without bytes underneath (a StringIO)
-        while line := await asyncio.to_thread(stream.readline):
-            yield line
-        return
-    pending = b""
-    while chunk := await asyncio.to_thread(read1, _STDIN_CHUNK):
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            yield _decode(line)
-    if pending:
-        yield _decode(pending)
-
-
-def _decode(line: bytes) -> str:
-    try:
-        return line.decode("utf-8")
-    except UnicodeDecodeError:
-        return line.decode("utf-8", "backslashreplace")  # reported as not an ID
-
-
-def _server_ids(server_ids: Sequence[int], from_file: str | None) -> ServerIds:
-    if from_file is not None and server_ids:
-        raise UsageError("give server IDs or --from-file, not both")
-    if from_file is not None:
-        return ServerIds(path=from_file)
-    if not server_ids:
-        raise UsageError("give at least one SERVER_ID, or --from-file PATH")
-    return ServerIds(server_ids)
-
-
-# -- the run ------------------------------------------------------------------------------
-
-
-def fleet_command(
+def back_up_fleet(
     invocation: Invocation,
     *,
     server_ids: Sequence[int],
@@ -263,12 +120,12 @@ def fleet_command(
     settle_timeout: float | None = None,
     rate_limit: float | None = None,
 ) -> int:
-    """``fleet``: back up many servers; status 4 when any of them failed."""
+    """Back up many servers; status 4 when any of them failed."""
     if resume and not (description or "").strip():
         raise UsageError(
             "--resume needs the --description that named the run (like 'weekly 2026-W48')"
         )
-    ids = _server_ids(server_ids, from_file)
+    ids = server_ids_to_back_up(server_ids, from_file)
     if dry_run:
         return _dry_run(invocation, ids, description=description, resume=resume)
     client = invocation.client(rate_limit=rate_limit)
