@@ -1,60 +1,65 @@
-"""Decoding a 1000-backup list page: the SDK's path from bytes to ``list[Backup]``.
+"""Decoding a 1,000-backup list page: the SDK's path from bytes to ``list[Backup]``.
 
-What it measures: microseconds per page for ``asyncbackups.parse_backups`` (which decodes
-a list answer exactly as the client does) on the bytes of a DRF page of 1000 backups
-(built from the documentation's three, with varied ids, servers, statuses, types,
-descriptions and timestamps), against ``json.loads`` of the same bytes alone - the least
-any decoder must do. Also, as a breakdown, the parse alone with the JSON parser the SDK
-uses (``orjson.loads`` or ``json.loads``), and the structuring, derived as the SDK's
-total minus that parse (medians).
+What it measures: CPU time per page for ``asyncbackups.parse_backups`` (which decodes a
+list answer exactly as the client does: msgspec first, the general path for what it
+leaves) against the standard library's ``json.loads`` of the same bytes alone, which
+builds no models and is the least any decoder must do. The page is a DRF page of 1,000
+backups built from the documentation's three, with varied ids, servers, statuses, types,
+descriptions and timestamps; once with timestamps in whole seconds (as the
+documentation shows them) and once with microseconds (as DRF writes them).
 
-Only public names of the SDK are used, so the breakdown is not timed inside the SDK:
-its structuring step cannot be called alone, hence the subtraction (which also puts
-the SDK's page checks and its call overhead under "structure"), and the parser the SDK
-uses is told by whether importing ``asyncbackups`` loaded orjson.
+The default install, as ``pip install asyncbackups`` gives it. The garbage collector
+runs, as in any program: the SDK's models are objects it tracks, where ``json.loads``'s
+dicts of plain values are not. The two contenders alternate within each round, in an
+order that flips every round; each round gives a ratio, and the figure is the median of
+those ratios over the rounds. The same ratio with the collector off (as ``timeit``
+measures) is reported beside it, for comparison only.
 
-The SDK picks up orjson (the ``fast`` extra) at import, so each JSON backend runs in its
-own subprocess: one as installed, one with orjson made unimportable. Within a process
-the contenders alternate; each figure is the median of several timed repetitions.
-
-Targets: SDK <= 1.5 x stdlib json.loads in the default install, and <= 0.75 x it with
-the ``[fast]`` extra (orjson and msgspec). The garbage collector runs, as in any program;
-the same ratio with it off (as ``timeit`` measures) is reported beside, for comparison.
+Target (issue 22): the SDK <= 0.9 x ``json.loads``.
 
 Run: ``python benchmarks/bench_decode.py [--quick]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
+import importlib.metadata
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+from _common import (
+    CLIENT_CPU,
+    median,
+    parse_args,
+    pin_to_cpu,
+    table,
+    verdict,
+    write_results,
+)
 from _seed import SEED_BACKUPS
 
 PAGE_LENGTH = 1000
-# The default install, and the [fast] extra (orjson parses, msgspec decodes pages).
-TARGET_RATIO = {"json": 1.5, "orjson": 0.75}
+TARGET_RATIO = 0.9
 _STATUSES = ("completed", "completed", "completed", "in_progress", "failed")
 
 
-def build_page(length: int = PAGE_LENGTH) -> bytes:
+def build_page(length: int = PAGE_LENGTH, *, microseconds: bool = False) -> bytes:
     """A DRF list page of ``length`` backups, newest first, as the API would send it."""
     start = datetime(2025, 1, 16, 3, 0, tzinfo=UTC)
+    timespec = "microseconds" if microseconds else "seconds"
     results = []
     for index in range(length):
         seed = SEED_BACKUPS[index % len(SEED_BACKUPS)]
         created = start - timedelta(minutes=37 * index, seconds=index % 60)
+        if microseconds:
+            created -= timedelta(microseconds=7919 * index % 1_000_000)
         status = _STATUSES[index % len(_STATUSES)]
         automatic = seed["backup_type"] == "automatic"
         server_id = 12345 + index % 97
+        expires = created + timedelta(days=31)
         results.append(
             {
                 **seed,
@@ -62,9 +67,9 @@ def build_page(length: int = PAGE_LENGTH) -> bytes:
                 "server": {"id": server_id, "name": f"web-server-{server_id % 100:02d}"},
                 "status": status,
                 "size_mb": seed["size_mb"] + index if status == "completed" else None,
-                "created_at": created.isoformat().replace("+00:00", "Z"),
+                "created_at": created.isoformat(timespec=timespec).replace("+00:00", "Z"),
                 "expires_at": (
-                    (created + timedelta(days=31)).isoformat().replace("+00:00", "Z")
+                    expires.isoformat(timespec=timespec).replace("+00:00", "Z")
                     if automatic
                     else None
                 ),
@@ -75,173 +80,103 @@ def build_page(length: int = PAGE_LENGTH) -> bytes:
     return json.dumps(page, separators=(",", ":")).encode()
 
 
-def _time(function: Callable[[], Any], number: int) -> float:
-    start = time.perf_counter()
+def _cpu_time(function: Callable[[], Any], number: int) -> float:
+    """CPU seconds per call, so that other processes on the machine do not count."""
+    start = time.process_time()
     for _ in range(number):
         function()
-    return (time.perf_counter() - start) / number
+    return (time.process_time() - start) / number
 
 
-def _calibrate(function: Callable[[], Any], seconds: float) -> int:
-    once = _time(function, 3)
-    return max(3, int(seconds / max(once, 1e-9)))
+def _rounds(
+    contenders: dict[str, Callable[[], Any]], rounds: int, number: int
+) -> tuple[dict[str, list[float]], list[float]]:
+    """Microseconds per call of each contender per round, and each round's SDK ratio."""
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    ratios = []
+    names = list(contenders)
+    for index in range(rounds):
+        for name in names if index % 2 else names[::-1]:
+            samples[name].append(_cpu_time(contenders[name], number) * 1e6)
+        ratios.append(samples["sdk"][-1] / samples["json_loads"][-1])
+    return samples, ratios
 
 
-def child(backend: str, repetitions: int, seconds: float) -> dict[str, Any]:
-    """Measure in this process; ``"json"`` is the default install, with the ``[fast]``
-    extra's orjson and msgspec both blocked."""
-    if backend == "json":
-        sys.modules["orjson"] = None  # type: ignore[assignment]  # makes the import fail
-        sys.modules["msgspec"] = None  # type: ignore[assignment]
+def measure(body: bytes, rounds: int, seconds: float) -> dict[str, Any]:
+    """The SDK against ``json.loads`` on ``body``: with the collector on, then off."""
     from asyncbackups import parse_backups
 
-    # asyncbackups imports orjson at import when it can: whether it is loaded says which
-    # parser the SDK uses (a blocked import leaves None in sys.modules).
-    orjson = sys.modules.get("orjson")
-    if (orjson is not None) != (backend == "orjson"):
-        raise RuntimeError(f"wanted the {backend} backend, but orjson loaded: {orjson is not None}")
-    sdk_loads: Callable[[bytes], Any] = json.loads if orjson is None else orjson.loads
-    body = build_page()
-
-    def sdk() -> Any:
-        return parse_backups(body)
-
-    backups = sdk()
-    if (
-        len(backups) != PAGE_LENGTH
-        or backups[0].id != 100_000
-        or backups[-1].id != 100_000 - (PAGE_LENGTH - 1)
-    ):
+    backups = parse_backups(body)
+    if len(backups) != PAGE_LENGTH or [backups[0].id, backups[-1].id] != [
+        100_000,
+        100_000 - (PAGE_LENGTH - 1),
+    ]:
         raise RuntimeError("the SDK decoded the page wrongly")
     contenders: dict[str, Callable[[], Any]] = {
-        "sdk": sdk,
+        "sdk": lambda: parse_backups(body),
         "json_loads": lambda: json.loads(body),
     }
-    if sdk_loads is not json.loads:  # else the parse alone is json_loads itself
-        contenders["sdk_parse"] = lambda: sdk_loads(body)
-    numbers = {name: _calibrate(function, seconds) for name, function in contenders.items()}
-    samples: dict[str, list[float]] = {name: [] for name in contenders}
-    names = list(contenders)
-    for repetition in range(repetitions):
-        shift = repetition % len(names)
-        for name in names[shift:] + names[:shift]:
-            samples[name].append(_time(contenders[name], numbers[name]) * 1e6)
-    if "sdk_parse" not in samples:
-        samples["sdk_parse"] = samples["json_loads"]
-        numbers["sdk_parse"] = numbers["json_loads"]
-    # For comparison only: the same two with the garbage collector off throughout, as
-    # timeit measures. The verdicts use the figures above, with the collector running
-    # as in any program: each page's models are objects it tracks.
-    samples_gc_off: dict[str, list[float]] = {"sdk": [], "json_loads": []}
+    once = max(_cpu_time(contenders["sdk"], 3), 1e-6)
+    number = max(3, int(seconds / once))
+    samples, ratios = _rounds(contenders, rounds, number)
     gc.disable()
     try:
-        for repetition in range(repetitions):
-            pair = ["sdk", "json_loads"][:: 1 if repetition % 2 else -1]
-            for name in pair:
-                samples_gc_off[name].append(_time(contenders[name], numbers[name]) * 1e6)
+        samples_off, ratios_off = _rounds(contenders, rounds, number)
     finally:
         gc.enable()
+    ratio = median(ratios)
     return {
-        "backend": backend,
-        "sdk_parser": "json.loads" if orjson is None else "orjson.loads",
         "page_bytes": len(body),
+        "calls_per_round": number,
         "samples_us": samples,
-        "samples_us_gc_off": samples_gc_off,
-        "calls_per_repetition": numbers,
+        "us_per_page": {name: median(values) for name, values in samples.items()},
+        "sdk_over_json_loads_per_round": ratios,
+        "sdk_over_json_loads": ratio,
+        "samples_us_gc_off": samples_off,
+        "sdk_over_json_loads_gc_off": median(ratios_off),
+        "target": f"<= {TARGET_RATIO}",
+        "verdict": verdict(ratio, TARGET_RATIO, at_least=False),
     }
-
-
-def _run_child(backend: str, repetitions: int, seconds: float) -> dict[str, Any]:
-    command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--child",
-        backend,
-        "--repetitions",
-        str(repetitions),
-        "--seconds",
-        str(seconds),
-    ]
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
-    return result
 
 
 def main() -> None:
-    """Run each JSON backend in its own process; print the table; write results/decode.json."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
-    parser.add_argument("--child", choices=("orjson", "json"), help=argparse.SUPPRESS)
-    parser.add_argument("--repetitions", type=int, default=7, help=argparse.SUPPRESS)
-    parser.add_argument("--seconds", type=float, default=0.25, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        print(json.dumps(child(args.child, args.repetitions, args.seconds)))
-        return
-
-    from _common import CLIENT_CPU, median, pin_to_cpu, table, verdict, write_results
-
+    """Measure both pages; print the table; write results/decode.json."""
+    args = parse_args(__doc__)
     pin_to_cpu(CLIENT_CPU)
-    repetitions, seconds = (2, 0.02) if args.quick else (9, 0.25)
-    try:
-        import orjson  # noqa: F401
-
-        backends = ["orjson", "json"]
-    except ImportError:
-        backends = ["json"]
+    rounds, seconds = (3, 0.02) if args.quick else (9, 0.3)
     runs = []
-    for backend in backends:
-        run = _run_child(backend, repetitions, seconds)
-        us = {name: median(values) for name, values in run["samples_us"].items()}
-        # Not timed alone (no public name does only that): the SDK's total minus the parse.
-        us["sdk_structure"] = us["sdk"] - us["sdk_parse"]
-        ratio = us["sdk"] / us["json_loads"]
-        off = {name: median(values) for name, values in run["samples_us_gc_off"].items()}
-        runs.append(
-            {
-                **run,
-                "us_per_page": us,
-                "us_per_backup_sdk": us["sdk"] / PAGE_LENGTH,
-                "sdk_over_json_loads": ratio,
-                "us_per_page_gc_off": off,
-                "sdk_over_json_loads_gc_off": off["sdk"] / off["json_loads"],
-                "target": f"<= {TARGET_RATIO[backend]}",
-                "verdict": verdict(ratio, TARGET_RATIO[backend], at_least=False),
-            }
-        )
-    headers = [
-        "parser",
-        "SDK us",
-        "loads us",
-        "SDK/loads",
-        "target",
-        "verdict",
-        "parse us",
-        "struct us*",
-        "GC off**",
-    ]
+    for page, microseconds in (("whole seconds", False), ("microseconds", True)):
+        run = measure(build_page(microseconds=microseconds), rounds, seconds)
+        runs.append({"page": page, "sdk_parser": "msgspec", "install": "default", **run})
+    headers = ["timestamps", "SDK us", "loads us", "SDK/loads", "target", "verdict", "GC off*"]
     rows = [
         [
-            run["sdk_parser"].removesuffix(".loads"),
+            run["page"],
             run["us_per_page"]["sdk"],
             run["us_per_page"]["json_loads"],
             run["sdk_over_json_loads"],
             run["target"],
             run["verdict"],
-            run["us_per_page"]["sdk_parse"],
-            run["us_per_page"]["sdk_structure"],
             run["sdk_over_json_loads_gc_off"],
         ]
         for run in runs
     ]
     page_kib = runs[0]["page_bytes"] / 1024
-    title = f"Decoding a {PAGE_LENGTH}-backup page ({page_kib:.0f} KiB), us per page, median"
+    title = (
+        f"Decoding a {PAGE_LENGTH:,}-backup page ({page_kib:.0f} KiB), default install, "
+        f"CPU us per page; ratios: median over {rounds} alternating rounds"
+    )
     print(table(headers, rows, title=title))
-    print("loads: stdlib json.loads alone. * SDK us minus parse us (not timed alone)")
-    print("** SDK/loads with the garbage collector off, as timeit measures: not the verdict")
+    print("loads: stdlib json.loads alone, which builds no models.")
+    print("* SDK/loads with the garbage collector off, as timeit measures: not the verdict")
     write_results(
         "decode",
-        {"page_length": PAGE_LENGTH, "repetitions": repetitions, "runs": runs},
+        {
+            "page_length": PAGE_LENGTH,
+            "rounds": rounds,
+            "msgspec": importlib.metadata.version("msgspec"),
+            "runs": runs,
+        },
         quick=args.quick,
     )
 

@@ -16,11 +16,10 @@ time of the call, for
 - raw aiohttp: ``await response.read()`` then one ``loads`` of the body, which is one
   block by construction, the least any client must do without streaming the parse.
 
-The SDK picks up orjson (the ``fast`` extra) at import, so each JSON backend runs in its
-own client process: one as installed, one with orjson made unimportable; raw aiohttp
-uses the same backend's ``loads`` as the SDK beside it. The two processes take turns
-within each round, the contenders alternate within each process, and every figure is
-the median over the rounds (worst round shown too). A full garbage collection precedes
+The SDK decodes pages with msgspec (a dependency), raw aiohttp with the standard
+library's ``json.loads``; both run in one client process, the contenders alternating
+within each round, and every figure is the median over the rounds (worst round shown
+too). A full garbage collection precedes
 each call; collections during the call count, as they would in an application, and are
 timed (``gc.callbacks``): a full collection over a big page's objects is a stretch of
 its own, so the table says how many ran and how long the longest took.
@@ -51,12 +50,7 @@ TARGET_SIZE = 10_000
 TARGET_MS = 50.0
 CONTENDERS = ("sdk", "raw")
 CALLS = {"sdk": "SDK list()", "raw": "aiohttp read+loads"}
-PARSERS = {
-    ("sdk", "orjson"): "orjson (installed)",
-    ("sdk", "json"): "json (orjson hidden)",
-    ("raw", "orjson"): "orjson.loads",
-    ("raw", "json"): "json.loads",
-}
+PARSERS = {("sdk", "json"): "msgspec (the SDK's)", ("raw", "json"): "json.loads"}
 ROUNDS = {"full": 9, "quick": 2}
 # How many of the longest gaps each call keeps, for the JSON.
 _KEEP_GAPS = 5
@@ -131,10 +125,6 @@ async def _client_rounds(backend: str, urls: dict[int, str]) -> None:
     from asyncbackups import BackupsClient
 
     loads: Callable[[bytes], Any] = json.loads
-    if backend == "orjson":
-        import orjson
-
-        loads = orjson.loads
     headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
     page_bytes: dict[int, int] = {}
     async with contextlib.AsyncExitStack() as stack:
@@ -178,15 +168,7 @@ async def _client_rounds(backend: str, urls: dict[int, str]) -> None:
 
 
 def client(backend: str, urls: dict[int, str]) -> None:
-    """Answer measurement commands on stdin, with orjson hidden when ``backend`` is json."""
-    if backend == "json":
-        sys.modules["orjson"] = None  # type: ignore[assignment]  # makes the import fail
-    import asyncbackups  # noqa: F401  # picks its JSON backend now
-
-    # asyncbackups imports orjson at import when it can: whether it is loaded says which.
-    loaded = sys.modules.get("orjson") is not None
-    if loaded != (backend == "orjson"):
-        raise RuntimeError(f"wanted the {backend} backend, but orjson loaded: {loaded}")
+    """Answer measurement commands on stdin."""
     asyncio.run(_client_rounds(backend, urls))
 
 
@@ -274,12 +256,7 @@ def main() -> None:
 
     pinned = pin_to_cpu(CLIENT_CPU)  # the client processes inherit it
     rounds = ROUNDS["quick" if args.quick else "full"]
-    try:
-        import orjson  # noqa: F401
-
-        backends = ["orjson", "json"]
-    except ImportError:
-        backends = ["json"]
+    backends = ["json"]
     print(f"client pinned to CPU {CLIENT_CPU}: {pinned}")
     samples: dict[tuple[int, str, str], list[dict[str, Any]]] = {
         (n, b, c): [] for n in SIZES for b in backends for c in CONTENDERS

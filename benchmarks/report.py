@@ -335,10 +335,11 @@ def _target_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
                     f"decoding a {decode['page_length']:,}-backup page (bytes → `list[Backup]`) "
                     "vs `json.loads` alone, "
                     + (
-                        "without extras"
-                        if run["sdk_parser"] == "json.loads"
-                        else "with the `[fast]` extra"
-                    ),
+                        f"default install ({run['sdk_parser']})"
+                        if run.get("install") in (None, "default")
+                        else f"{run['install']} ({run['sdk_parser']})"
+                    )
+                    + (f", {run['page']}" if "page" in run else ""),
                     times(run["sdk_over_json_loads"])
                     + (
                         f" ({times(run['sdk_over_json_loads_gc_off'])} with the garbage "

@@ -29,15 +29,6 @@ from .errors import (
 )
 from .models import BackupType
 
-loads: Callable[[bytes], Any]
-"""The JSON loader every answer goes through, chosen once at import."""
-try:  # orjson is an optional extra: several times faster on large pages
-    import orjson
-except ImportError:  # pragma: no cover - exercised when the extra is absent
-    loads = json.loads
-else:
-    loads = orjson.loads
-
 __all__ = [
     "MAX_KEPT_DEPTH",
     "BACKUPS_PATH",
@@ -49,7 +40,6 @@ __all__ = [
     "error_from_response",
     "is_blank",
     "list_params",
-    "loads",
     "nests_deeper_than",
     "parse_retry_after",
     "request_id_of",
@@ -71,8 +61,8 @@ _DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 # The three HTTP date forms are 24 to 33 characters; anything much longer is not one.
 _HTTP_DATE_CHARS = 64
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Nesting a JSON value kept on a result or an exception may have. orjson reads 1024
-# levels, but copy.deepcopy and pickle recurse per level and fail long before that;
+# Nesting a JSON value kept on a result or an exception may have. The JSON parser reads
+# nearly a thousand levels, but copy.deepcopy and pickle recurse per level and fail first;
 # no error body or restore answer of this API nests more than a few levels.
 MAX_KEPT_DEPTH = 64
 
@@ -201,23 +191,13 @@ def _parse_json(body: bytes, loader: Callable[[bytes], Any] | None) -> tuple[Any
     holds the whole body, which may hold what should not travel with an error.
     """
     try:
-        return (loader or loads)(body), None
+        return (loader or json.loads)(body), None
     except MemoryError:
         raise
     except Exception as exc:
         # Loaders fail in ways beyond ValueError: RecursionError for deep nesting in the
         # stdlib, TypeError, ... Any of them only means "not JSON we can read".
-        problem = clip(f"{type(exc).__name__}: {exc}", _SNIPPET)
-    if loader is None and loads is not json.loads:
-        # orjson refuses some JSON the standard library reads (integers past 64 bits,
-        # say): what is accepted must not depend on the [fast] extra being installed.
-        try:
-            return json.loads(body), None
-        except MemoryError:
-            raise
-        except Exception:
-            pass
-    return None, problem
+        return None, clip(f"{type(exc).__name__}: {exc}", _SNIPPET)
 
 
 def decode_json(
@@ -228,8 +208,10 @@ def decode_json(
 ) -> Any:
     """Parse a JSON body; ``ResponseValidationError`` with a snippet when it is not JSON.
 
-    ``loader`` replaces the module's :data:`loads` (orjson when installed, else the
-    stdlib's); whatever it raises becomes the ``ResponseValidationError``.
+    ``loader`` replaces the standard library's ``json.loads``; whatever it raises becomes
+    the ``ResponseValidationError``. Error bodies, restore answers and the pages and
+    backups msgspec left to the general path are parsed here: none is common or large
+    enough for a faster parser to pay.
     """
     value, problem = _parse_json(body, loader)
     if problem is None:

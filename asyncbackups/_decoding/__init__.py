@@ -1,3 +1,4 @@
-"""Answers into models: the general decoder (cattrs, with hand-written hooks where
-measured) and the msgspec fast path, held to the same results by a differential test.
+"""Answers into models: the msgspec fast path for the usual answer, and the general
+decoder (cattrs) as the reference and for the rest, held to the same results by a
+differential test.
 """

@@ -1,96 +1,98 @@
-"""An optional fast path for list pages, with msgspec (the ``[fast]`` extra).
+"""The fast path: msgspec decodes an answer's bytes straight into the frozen attrs models.
 
-msgspec decodes a page's bytes straight into the frozen attrs models, in C, in about
-0.8 x the time of the standard library's ``json.loads`` alone for a 1,000-backup page,
-where parsing then structuring in Python takes about 2 x (benchmarks/bench_decode.py).
+It runs first for every list page and every single backup, and takes an answer only when
+the general decoder (:mod:`asyncbackups._decoding.convert`) would give the very same
+models. Anything else returns ``None`` and takes the general path, which accepts or
+explains as the reference: what msgspec refuses (a whole float for an ID, a byte-order
+mark, ``NaN``, ...) and what it reads differently (a timestamp without an offset, which
+the general path reads as UTC; one whose instant in UTC may fall outside what
+:class:`~datetime.datetime` holds). ``tests/test_decode_differential.py`` holds the two
+to the same results.
 
-It only ever accepts *less* than the SDK's own decoder: a page it cannot decode, or
-decodes to something the SDK's rules could read differently (a timestamp not written
-in UTC with ``Z``), returns ``None`` and takes the general path,
-which accepts or explains exactly as before. So there is one behaviour; a differential
-test holds the fast path to the general one. The one known difference is orjson's, not
-this path's: integers past 64 bits, which orjson reads as floats (and the SDK then
-refuses) where msgspec and the standard library keep them exact.
+The garbage collector keeps running: pausing it would speed up a large page, but would
+pause it for every thread of the process, whatever they were doing meanwhile.
 """
 
 from __future__ import annotations
 
-import gc
-import re
+import functools
 import sys
-from datetime import UTC
-from typing import Any
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from .._core.models import Backup
 
-__all__ = ["decode_page_bytes"]
+if TYPE_CHECKING:
+    import msgspec
+
+__all__ = ["decode_backup_bytes", "decode_page_bytes"]
 
 
-def _build() -> Any:
-    try:
-        import msgspec
-    except ImportError:  # the default install: the general path does all the work
-        return None
+def _read_alike(moment: datetime | None) -> bool:
+    """Whether the general path reads this timestamp as msgspec did."""
+    if moment is None or moment.tzinfo is UTC:
+        return True
+    # Naive: the general path makes it UTC. Year 1 or 9999 at another offset: its
+    # instant in UTC may be out of range, which the general path refuses.
+    return moment.tzinfo is not None and moment.year != 1 and moment.year != 9999
 
-    class _Page(msgspec.Struct):
+
+def _all_read_alike(backups: Iterable[Backup]) -> bool:
+    for backup in backups:
+        created, expires = backup.created_at, backup.expires_at
+        # The API writes UTC ("Z", which msgspec gives as the UTC singleton): the test
+        # inline spares that usual case a call per timestamp.
+        if (created.tzinfo is not UTC and not _read_alike(created)) or (
+            expires is not None and expires.tzinfo is not UTC and not _read_alike(expires)
+        ):
+            return False
+    return True
+
+
+@functools.cache
+def _decoders() -> tuple[msgspec.json.Decoder[Any], msgspec.json.Decoder[Backup]]:
+    # Imported on the first answer, not with the SDK: `import asyncbackups` stays as
+    # light as the benchmarks of import time measure it.
+    import msgspec
+
+    class Page(msgspec.Struct):
+        """A DRF page; the fields it does not name (``previous``) are ignored."""
+
         results: list[Backup]
         count: Any = None
-        next: Any = None
+        next: str | None = None
 
-    return msgspec.json.Decoder(_Page)
-
-
-_SUBMICROSECOND = re.compile(rb"\.[0-9]{7}")
-# Bodies from this size (about 300 backups) decode with the garbage collector paused.
-_PAUSE_GC_FROM = 64 * 1024
-
-# Built on the first page, not at import: importing msgspec costs the SDK's own import
-# time a tenth (benchmarks/bench_import.py).
-_DECODERS: list[Any] = []
-
-
-def _decoder() -> Any:
-    if not _DECODERS:
-        _DECODERS.append(_build())
-    return _DECODERS[0]
+    # A bare list is what a server without pagination answers.
+    return msgspec.json.Decoder(Page | list[Backup]), msgspec.json.Decoder(Backup)
 
 
 def decode_page_bytes(body: bytes) -> tuple[list[Backup], str | None, int | None] | None:
-    """A DRF page's backups, ``next`` link and usable ``count``; ``None`` to take the
-    general path (no msgspec, a bare list, anything unusual)."""
-    decoder = _DECODERS[0] if _DECODERS else _decoder()
-    if decoder is None or (b"." in body and _SUBMICROSECOND.search(body)):
-        # Fractions finer than a microsecond: msgspec rounds them, fromisoformat cuts
-        # them; the general path decides (a regular expression scan costs ~50 us a page).
-        return None
+    """A list answer's backups, ``next`` link and usable ``count``, or ``None`` to leave
+    it to the general path.
+
+    ``count`` is kept only as an ``int`` from 0 to ``sys.maxsize``, as the general path
+    keeps it.
+    """
     try:
-        if len(body) < _PAUSE_GC_FROM or not gc.isenabled():
-            page = decoder.decode(body)
-        else:
-            # Each model the decoder makes is tracked by the garbage collector, which
-            # would otherwise run several young collections over a page half built:
-            # paused, a 1,000-backup page decodes 3-8% faster, a 10,000-backup one 20-30%
-            # (benchmarks/bench_decode.py). msgspec runs no Python code while it
-            # decodes, so no other thread can see the collector paused.
-            gc.disable()
-            try:
-                page = decoder.decode(body)
-            finally:
-                gc.enable()
+        page = _decoders()[0].decode(body)
     except Exception:  # msgspec refused it: the general path accepts or explains
         return None
-    next_link = page.next
-    if next_link is not None and type(next_link) is not str:
+    if type(page) is list:
+        backups, next_link, count = page, None, None
+    else:
+        backups, next_link, count = page.results, page.next, page.count
+    if not _all_read_alike(backups):
         return None
-    for backup in page.results:
-        expires = backup.expires_at
-        # "Z" decodes to UTC itself; anything else (naive, another offset) is read by
-        # the general path's rules.
-        if backup.created_at.tzinfo is not UTC or (
-            expires is not None and expires.tzinfo is not UTC
-        ):
-            return None
-    count = page.count
     if type(count) is not int or not 0 <= count <= sys.maxsize:
         count = None
-    return page.results, next_link or None, count
+    return backups, next_link or None, count
+
+
+def decode_backup_bytes(body: bytes) -> Backup | None:
+    """One backup, or ``None`` to leave the answer to the general path."""
+    try:
+        backup = _decoders()[1].decode(body)
+    except Exception:  # msgspec refused it: the general path accepts or explains
+        return None
+    return backup if _all_read_alike((backup,)) else None

@@ -1,8 +1,9 @@
 """Answers decoded into models: one backup, a page, a restore, or a typed error.
 
-The JSON and the protocol's rules come from :mod:`asyncbackups._core.protocol`; the
-models are structured by :mod:`asyncbackups._decoding.convert` (and, for a usual page,
-by msgspec in :mod:`asyncbackups._decoding.fast`).
+A page or a backup is first offered to msgspec (:mod:`asyncbackups._decoding.fast`),
+which takes the usual answer; what it leaves goes through the general path: the JSON and
+the protocol's rules of :mod:`asyncbackups._core.protocol`, then the converter of
+:mod:`asyncbackups._decoding.convert`, which accepts it or names the field to blame.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .._core.protocol import (
     snippet,
 )
 from .convert import decode_backup, decode_backups
-from .fast import decode_page_bytes
+from .fast import decode_backup_bytes, decode_page_bytes
 
 __all__ = [
     "decode_backup_response",
@@ -43,6 +44,9 @@ def _expect(response: Response, *statuses: int) -> None:
 def decode_backup_response(response: Response) -> Backup:
     """A 200 or 201 carrying one backup; anything else becomes its typed error."""
     _expect(response, 200, 201)
+    backup = decode_backup_bytes(response.body)
+    if backup is not None:
+        return backup
     return decode_backup(decode_json(response.body))
 
 
@@ -122,6 +126,7 @@ def decode_page(response: Response) -> tuple[list[Backup], str | None]:
     """One page of the list route: its backups and the raw ``next`` link, if any.
 
     Accepts DRF's paginated object and, for servers without pagination, a bare list.
+    This is the general path alone, for a page the fast path left to it.
     """
     results, next_link, _, where = _page(response)
     return decode_backups(results, where=where), next_link
