@@ -31,15 +31,19 @@ from ._transport.http import (
 )
 from ._waiting.poller import Poller
 
-__all__ = ["NOT_GIVEN", "BackupsClient"]
+__all__ = ["NOT_GIVEN", "BackupsClient", "NotGiven"]
 
 
-class _NotGiven:
-    """Tells "use this client's value" apart from any value, ``None`` included."""
+class NotGiven:
+    """The type of ``NOT_GIVEN``, the one value meaning "keep this client's value".
 
-    _instance: _NotGiven | None = None
+    It tells an argument left out apart from any value, ``None`` included; annotate a
+    wrapper that forwards ``with_options``' arguments with it.
+    """
 
-    def __new__(cls) -> _NotGiven:
+    _instance: NotGiven | None = None
+
+    def __new__(cls) -> NotGiven:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -51,8 +55,20 @@ class _NotGiven:
         return "NOT_GIVEN"
 
 
-NOT_GIVEN: Final = _NotGiven()
+NOT_GIVEN: Final = NotGiven()
 """The default of ``with_options``' arguments: "keep this client's value"."""
+
+
+@attrs.frozen
+class _Shared:
+    """What a client shares with every copy ``with_options`` makes of it: the session and
+    its rate governor (in the transport), the statistics, the poller, and the claims that
+    keep two creates from adopting one backup."""
+
+    transport: HTTPTransport
+    counters: Counters
+    poller: Poller
+    claims: Claims
 
 
 class BackupsClient:
@@ -114,7 +130,7 @@ class BackupsClient:
         rate_limit: float | None = None,
     ) -> None:
         token = read_token(token)
-        self._options = ClientOptions.build(
+        options = ClientOptions.build(
             base_url=base_url,
             timeout=timeout,
             max_retries=max_retries,
@@ -126,44 +142,59 @@ class BackupsClient:
             headers=headers or {},
             rate_limit=rate_limit,
         )
-        self._counters = Counters()
-        self._transport = HTTPTransport(
+        counters = Counters()
+        transport = HTTPTransport(
             token=token,
-            options=self._options,
+            options=options,
             session=session,
-            counters=self._counters,
+            counters=counters,
             proxy=proxy,
             trace_configs=trace_configs,
         )
-        self._poller = Poller(
-            Reader(self._transport, self._options, self._counters, lane=Lane.POLL),
-            self._counters,
+        shared = _Shared(
+            transport=transport,
+            counters=counters,
+            poller=Poller(Reader(transport, options, counters, lane=Lane.POLL), counters),
+            claims=Claims(),
         )
-        self._claims = Claims()
-        self._parent: BackupsClient | None = None
-        self._attach()
+        self._start(options, shared, copy=False)
 
-    def _attach(self) -> None:
+    @classmethod
+    def _sharing(cls, shared: _Shared, options: ClientOptions) -> BackupsClient:
+        """A client over ``shared`` under its own ``options``: what ``with_options`` makes.
+
+        It is set up by :meth:`_start`, as the constructor's client is, so the two cannot
+        drift apart.
+        """
+        client = cls.__new__(cls)
+        client._start(options, shared, copy=True)
+        return client
+
+    def _start(self, options: ClientOptions, shared: _Shared, *, copy: bool) -> None:
+        """Every field of a client, the constructor's or a copy's."""
+        self._options = options
+        self._shared = shared
+        self._copy = copy  # a copy leaves closing to the client it was made from
         self.backups = BackupsAPI(
-            self._transport,
-            self._options,
-            self._counters,
-            poller=self._poller,
-            claims=self._claims,
+            shared.transport,
+            options,
+            shared.counters,
+            poller=shared.poller,
+            claims=shared.claims,
         )
-        self.servers = ServersAPI(self._transport, self._options, self._counters)
+        self.servers = ServersAPI(shared.transport, options, shared.counters)
 
     def with_options(
         self,
         *,
-        timeout: float | _NotGiven = NOT_GIVEN,
-        max_retries: int | _NotGiven = NOT_GIVEN,
-        retry_backoff: float | _NotGiven = NOT_GIVEN,
-        max_retry_backoff: float | _NotGiven = NOT_GIVEN,
-        max_retry_after: float | _NotGiven = NOT_GIVEN,
-        max_response_bytes: int | _NotGiven = NOT_GIVEN,
-        headers: Mapping[str, str] | _NotGiven = NOT_GIVEN,
-        rate_limit: float | _NotGiven | None = NOT_GIVEN,
+        timeout: float | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        retry_backoff: float | NotGiven = NOT_GIVEN,
+        max_retry_backoff: float | NotGiven = NOT_GIVEN,
+        max_retry_after: float | NotGiven = NOT_GIVEN,
+        max_response_bytes: int | NotGiven = NOT_GIVEN,
+        headers: Mapping[str, str] | NotGiven = NOT_GIVEN,
+        rate_limit: float | NotGiven | None = NOT_GIVEN,
     ) -> BackupsClient:
         """A client that differs from this one only in the options given.
 
@@ -199,15 +230,7 @@ class BackupsClient:
         if "rate_limit" in given:
             rate = options.rate_limit
             options = attrs.evolve(options, pacer=None if rate is None else Pacer(rate))
-        child = object.__new__(BackupsClient)
-        child._options = options
-        child._counters = self._counters
-        child._transport = self._transport
-        child._poller = self._poller
-        child._claims = self._claims
-        child._parent = self if self._parent is None else self._parent
-        child._attach()
-        return child
+        return self._sharing(self._shared, options)
 
     @property
     def base_url(self) -> str:
@@ -226,12 +249,12 @@ class BackupsClient:
         Requests by route, retries, reconciles, rate-limit pauses, 429s met, the rate the
         governor runs at, poll rounds and bytes read; see :class:`ClientStats`.
         """
-        return self._counters.snapshot(rate_limit=self._transport.governor.rate)
+        return self._shared.counters.snapshot(rate_limit=self._shared.transport.governor.rate)
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`aclose` was called; a closed client refuses every call."""
-        return self._transport.closed
+        return self._shared.transport.closed
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -244,13 +267,13 @@ class BackupsClient:
         client made by :meth:`with_options` it does nothing: the original owns the
         session, and closing that one closes every copy.
         """
-        if self._parent is not None:
+        if self._copy:
             return
-        await self._poller.aclose()
-        await self._transport.aclose()
+        await self._shared.poller.aclose()
+        await self._shared.transport.aclose()
 
     async def __aenter__(self) -> BackupsClient:
-        self._transport.check_open()
+        self._shared.transport.check_open()
         return self
 
     async def __aexit__(

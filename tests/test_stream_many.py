@@ -81,6 +81,12 @@ async def _settled(api: Any) -> int:
     return total
 
 
+async def _rounds(client: BackupsClient, count: int) -> None:
+    """Return once the client's poller has run ``count`` more rounds."""
+    wanted = client.stats.poll_rounds + count
+    await until(lambda: client.stats.poll_rounds >= wanted)
+
+
 async def _collect(stream: AsyncGenerator[BackupOutcome, None], into: list[BackupOutcome]) -> None:
     """Consume ``stream`` to its end (closing it however that ends), appending to ``into``."""
     async with contextlib.aclosing(stream) as outcomes:
@@ -183,7 +189,7 @@ async def test_outcomes_come_in_completion_order_not_input_order(
         (made,) = fake_api.backups(server_id=server_id, backup_type="manual")
         fake_api.state.set_status(made.id, "completed")
     await until(lambda: len(landed) == 3)
-    await asyncio.sleep(0.05)  # a few more poll rounds: the others must not land yet
+    await _rounds(fake_client, 3)  # the others must not land yet
     early = list(landed)
     fake_api.advance(61)
     await consumer
@@ -262,13 +268,13 @@ async def test_breaking_out_while_backups_are_waited_for_stops_the_polling(
             if len(taken) == 3:
                 break
     total = await _settled(fake_api)
-    await asyncio.sleep(0.1)  # many poll intervals: a poller still running would show up
+    # No SDK task is left, the poller included: nothing can send another request.
+    await until(lambda: not _sdk_tasks())
 
     assert len(taken) == 3
     assert all(o.ok and o.backup is not None for o in taken)
     assert all(o.backup.status is BackupStatus.COMPLETED for o in taken if o.backup)
     assert _total_requests(fake_api) == total
-    await until(lambda: not _sdk_tasks())
     assert _new_tasks(baseline) == []
 
 
@@ -293,11 +299,10 @@ async def test_cancelling_the_consuming_task_stops_all_work(
         await consumer
 
     total = await _settled(fake_api)
-    await asyncio.sleep(0.1)
+    await until(lambda: not _sdk_tasks())  # the poller too: nothing more can be sent
 
     assert _total_requests(fake_api) == total
     assert _creates(fake_api) <= ids.taken < 1000
-    await until(lambda: not _sdk_tasks())
     assert _new_tasks(baseline) == []
     # The client is still usable afterwards.
     assert (await fake_client.backups.get(501)).id == 501
@@ -383,7 +388,7 @@ async def test_a_bad_id_never_leaves_a_backup_that_was_made_unreported(
     async def server_ids() -> AsyncIterator[object]:
         yield 1
         yield 2
-        await asyncio.sleep(0.05)  # the two creates have reached the fake by now
+        await until(lambda: fake_api.faults.injected["delay"] == 2)  # both creates arrived
         yield "x"
 
     yielded: list[BackupOutcome] = []
@@ -467,7 +472,7 @@ async def test_on_created_hears_every_server_before_any_backup_finishes(
 
     consumer = asyncio.create_task(consume())
     await until(lambda: len(created) == 12)
-    await asyncio.sleep(0.05)  # a few poll rounds: nothing finishes while the clock stands
+    await _rounds(fake_client, 3)  # nothing finishes while the fake's clock stands
 
     assert finished == []
     assert sorted(o.server_id for o in created) == list(range(1, 13))
@@ -568,7 +573,7 @@ async def test_waiting_on_a_200_server_fleet_costs_few_requests_per_server(
 
     async def finish_after_some_rounds() -> None:
         await until(lambda: _creates(fake_api) == 200)
-        await asyncio.sleep(0.2)  # many poll rounds while every backup is in progress
+        await _rounds(fake_client, 4)  # polled while every backup is in progress
         fake_api.advance(61)
 
     advancing = asyncio.create_task(finish_after_some_rounds())

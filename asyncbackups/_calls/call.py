@@ -6,10 +6,10 @@ answer. What it learns on the way is its :class:`CallState`: whether an attempt 
 have reached the server (*ambiguous*), may still be at work there, whether retrying
 could only do harm now (*give up*), and whether a success came back unreadable.
 
-The first attempt runs on its own, so a call that succeeds costs no retry machinery.
-After a failure, tenacity runs the rest: it is handed the first attempt's outcome and
-decides, with the one predicate :func:`~asyncbackups._calls.retry_policy.is_retryable` and the
-wait :class:`~asyncbackups._calls.retry_policy.wait_for_retry`, whether and when to try again.
+tenacity runs the attempts, through its documented ``async for attempt in
+AsyncRetrying(...)`` loop: it decides, with the one predicate
+:func:`~asyncbackups._calls.retry_policy.is_retryable` and the wait
+:func:`~asyncbackups._calls.retry_policy.wait_for_retry`, whether and when to try again.
 Before any attempt that follows an ambiguous one, a create's *reconcile* reads what the
 earlier attempt did; a found backup is the call's result and nothing is sent again.
 
@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
-import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from types import CoroutineType
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from yarl import URL
@@ -149,13 +148,7 @@ class Call(Generic[T]):
         """Send the call, retrying under the policy for its safety; see the class."""
         started = self._started = time.monotonic()
         try:
-            # The first attempt is awaited from here, one coroutine less on the path of
-            # every call (each costs about half a microsecond); failures go on below.
-            try:
-                return await self._attempt()
-            except BackupsError as error:
-                first = error
-            return await self._after(first)
+            return await self._run()
         except asyncio.CancelledError:
             if self._safety is Safety.CREATE and self.state.sent:
                 logger.warning(
@@ -170,10 +163,17 @@ class Call(Generic[T]):
         finally:
             self.elapsed = time.monotonic() - started
 
-    async def _after(self, first: BackupsError) -> T:
-        """The rest of a call whose first attempt failed with ``first``."""
+    async def _run(self) -> T:
         try:
-            # Outside the handler: tenacity raises what it raises without a context.
+            # The first attempt runs outside tenacity: most calls succeed at once, and
+            # setting up and stepping tenacity's loop costs about half as much CPU again
+            # as the rest of a call (see docs/performance.md). Its failure is replayed
+            # to tenacity as the loop's first attempt.
+            return await self._attempt()
+        except BackupsError as error:
+            first = error
+        # Outside the handler: what the retries raise carries no stale context.
+        try:
             return await self._retry(first)
         except RateLimitError as error:
             self._explain_throttle(error)
@@ -188,6 +188,31 @@ class Call(Generic[T]):
                     if found is not None:
                         return found
             raise
+
+    async def _retry(self, first: BackupsError) -> T:
+        """The attempts after a first that failed with ``first``, as tenacity runs them;
+        raises the last attempt's error."""
+        # Imported on the first retry: a call that succeeds never loads tenacity, which
+        # keeps `import asyncbackups` within its budget (benchmarks/bench_import.py).
+        from tenacity import AsyncRetrying, retry_if_exception
+
+        options = self._options
+        retrying = AsyncRetrying(
+            sleep=asyncio.sleep,
+            stop=self._stop,
+            wait=wait_for_retry(multiplier=options.retry_backoff, max=options.max_retry_backoff),
+            retry=retry_if_exception(self._may_retry),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if attempt.retry_state.attempt_number == 1:
+                    raise first  # the attempt made in _run: tenacity decides what follows
+                self.retries += 1
+                self._counters.retries += 1
+                return await self._attempt()
+        raise AssertionError("tenacity ended without an outcome")  # reraise=True: never
 
     def _stop(self, retry_state: RetryCallState) -> bool:
         """Whether to stop now: retries spent (429s not counted), or a 429 whose wait
@@ -234,45 +259,6 @@ class Call(Generic[T]):
         return not self.state.give_up and is_retryable(
             error, self._safety, max_retry_after=self._options.max_retry_after
         )
-
-    async def _retry(self, first: BackupsError) -> T:
-        """Hand tenacity the first attempt's failure and let it run the retries."""
-        # Imported on the first retry: a call that succeeds never loads tenacity.
-        from tenacity import (
-            AsyncRetrying,
-            DoAttempt,
-            DoSleep,
-            RetryCallState,
-            retry_if_exception,
-        )
-
-        options = self._options
-        retrying = AsyncRetrying(
-            stop=self._stop,
-            wait=wait_for_retry(multiplier=options.retry_backoff, max=options.max_retry_backoff),
-            retry=retry_if_exception(self._may_retry),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
-        retrying.begin()
-        retry_state = RetryCallState(retrying, fn=None, args=(), kwargs={})
-        retry_state.set_exception((type(first), first, first.__traceback__))
-        while True:
-            action = await retrying.iter(retry_state)
-            if isinstance(action, DoAttempt):
-                self.retries += 1
-                self._counters.retries += 1
-                try:
-                    result = await self._attempt()
-                except Exception:
-                    retry_state.set_exception(sys.exc_info())  # type: ignore[arg-type]
-                else:
-                    retry_state.set_result(result)
-            elif isinstance(action, DoSleep):
-                retry_state.prepare_for_next_attempt()
-                await retrying.sleep(action)  # type: ignore[misc]
-            else:
-                return action  # type: ignore[no-any-return]
 
     def _log_retry(self, retry_state: RetryCallState) -> None:
         outcome = retry_state.outcome
@@ -334,11 +320,9 @@ class Call(Generic[T]):
         response.after_ambiguous = state.ambiguous
         try:
             result = self._decode(response)
-            # A type check, not inspect.isawaitable: that falls through to an ABC check
-            # for every result that is not a coroutine, a microsecond per call.
-            if type(result) is CoroutineType:
+            if inspect.iscoroutine(result):
                 # A large page is structured in slices that let the loop breathe.
-                result = await cast("Coroutine[object, None, T]", result)
+                result = await result
         except ResponseValidationError as error:
             self._transport.scrub(error)
             if self._safety is Safety.CREATE:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncGenerator, Coroutine, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
+from typing import Any, TypeVar
 
 from yarl import URL
 
@@ -42,6 +42,8 @@ from .call import Call
 from .retry_policy import Safety
 
 __all__ = ["Page", "Reader"]
+
+T = TypeVar("T")
 
 # A page is structured in slices of this many backups, yielding to the event loop in
 # between, so that a 10,000-backup page never blocks it for long (see benchmarks).
@@ -80,10 +82,11 @@ async def _structure_in_slices(raw: list[Any]) -> list[Backup]:
 
 
 def _decode_page(response: Response) -> Page | Coroutine[object, None, Page]:
-    """A page of the list route; one of more than a thousand backups is a coroutine.
+    """A page of the list route; one the general path structures, of more than a
+    thousand backups, is a coroutine.
 
-    With the ``[fast]`` extra, msgspec decodes a usual page in one C call (see
-    :mod:`asyncbackups._decoding.fast`); anything else takes the general path.
+    msgspec decodes a usual page in one C call (see :mod:`asyncbackups._decoding.fast`);
+    anything else takes the general path, which yields to the event loop between slices.
     """
     if response.status == 200:
         fast = decode_page_bytes(response.body)
@@ -205,21 +208,8 @@ class Reader:
 
     def detail_call(self, backup_id: int) -> Call[Backup]:
         """The call that reads one backup from its detail route."""
-        request = Request(
-            "GET",
-            self._transport.url(backup_path(backup_id)),
-            route=DETAIL_ROUTE,
-            lane=self._lane,
-            patient=self._patient,
-        )
-        return Call(
-            self._transport,
-            request,
-            safety=Safety.READ,
-            decode=decode_backup_response,
-            options=self._options,
-            counters=self._counters,
-        )
+        url = self._transport.url(backup_path(backup_id))
+        return self._get(url, None, route=DETAIL_ROUTE, decode=decode_backup_response)
 
     async def read_backup(self, backup_id: int) -> Backup:
         """One backup from its detail route; :class:`NotFoundError` when there is none."""
@@ -229,15 +219,26 @@ class Reader:
         self, url: str, query: Mapping[str, str] | None, options: ClientOptions
     ) -> Call[Page]:
         """The call that reads one page of the list route."""
+        return self._get(url, query, route=LIST_ROUTE, decode=_decode_page, options=options)
+
+    def _get(
+        self,
+        url: str,
+        query: Mapping[str, str] | None,
+        *,
+        route: str,
+        decode: Callable[[Response], T | Coroutine[object, None, T]],
+        options: ClientOptions | None = None,
+    ) -> Call[T]:
         request = Request(
-            "GET", url, route=LIST_ROUTE, params=query, lane=self._lane, patient=self._patient
+            "GET", url, route=route, params=query, lane=self._lane, patient=self._patient
         )
         return Call(
             self._transport,
             request,
             safety=Safety.READ,
-            decode=_decode_page,
-            options=options,
+            decode=decode,
+            options=self._options if options is None else options,
             counters=self._counters,
         )
 

@@ -46,7 +46,6 @@ from .._core.options import ClientOptions
 from .._core.protocol import (
     BACKUPS_PATH,
     backup_path,
-    dump_json,
     list_params,
     server_date,
 )
@@ -60,20 +59,17 @@ from .._decoding.responses import (
     decode_backup_response,
     decode_delete_response,
 )
-from .._transport.base import (
-    Request,
-    Transport,
-)
+from .._transport.base import Transport
+from .._waiting import until_completed
 from .._waiting.fleet import (
     BackupOutcome,
     FleetResult,
     StopRun,
     stream_fleet,
 )
-from .._waiting.poller import (
-    Poller,
-    Schedule,
-)
+from .._waiting.poller import Poller
+from .._waiting.waiters import Schedule
+from .base import Resource
 from .raw import (
     RawResponse,
     raw_response,
@@ -85,7 +81,6 @@ logger = logging.getLogger("asyncbackups")
 
 CREATE_ROUTE = "POST backups/"
 DELETE_ROUTE = "DELETE backups/{id}/"
-_JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 class BackupsWithRawResponse:
@@ -135,7 +130,7 @@ class BackupsWithRawResponse:
         return raw_response([call], None)
 
 
-class BackupsAPI:
+class BackupsAPI(Resource):
     """The backups of every server the token can see. Reached as ``client.backups``."""
 
     def __init__(
@@ -147,9 +142,7 @@ class BackupsAPI:
         poller: Poller,
         claims: Claims,
     ) -> None:
-        self._transport = transport
-        self._options = options
-        self._counters = counters
+        super().__init__(transport, options, counters)
         self._reader = Reader(transport, options, counters)
         # A fleet's reads (resume) wait out throttling, as its creates do.
         self._fleet_reader = Reader(transport, options, counters, patient=True)
@@ -207,14 +200,6 @@ class BackupsAPI:
         payload: dict[str, Any] = {"server_id": server_id}
         if description is not None:
             payload["description"] = description
-        request = Request(
-            "POST",
-            self._transport.url(BACKUPS_PATH),
-            route=CREATE_ROUTE,
-            data=dump_json(payload),
-            headers={**_JSON_HEADERS, "Idempotency-Key": key},
-            patient=patient,
-        )
         same = same_create(server_id, description)
         started = time.monotonic()
         started_wall = datetime.now(UTC)
@@ -222,15 +207,15 @@ class BackupsAPI:
         async def reconcile() -> Backup | None:
             return await self._find_created(same, key, started, started_wall)
 
-        call = Call(
-            self._transport,
-            request,
+        call = self._post(
+            BACKUPS_PATH,
+            payload,
+            route=CREATE_ROUTE,
             safety=Safety.CREATE,
             decode=decode_backup_response,
-            options=self._options,
-            counters=self._counters,
-            reconcile=reconcile,
             idempotency_key=key,
+            reconcile=reconcile,
+            patient=patient,
         )
         return call, same
 
@@ -296,14 +281,8 @@ class BackupsAPI:
 
     def _delete_call(self, backup_id: int) -> Call[None]:
         check_id(backup_id, "backup_id")
-        request = Request("DELETE", self._transport.url(backup_path(backup_id)), route=DELETE_ROUTE)
-        return Call(
-            self._transport,
-            request,
-            safety=Safety.DELETE,
-            decode=decode_delete_response,
-            options=self._options,
-            counters=self._counters,
+        return self._delete(
+            backup_path(backup_id), route=DELETE_ROUTE, decode=decode_delete_response
         )
 
     async def delete(self, backup_id: int) -> None:
@@ -345,7 +324,8 @@ class BackupsAPI:
         if on_update is not None and not callable(on_update):
             raise TypeError("on_update must be callable")
         self._transport.check_open()
-        return await self._poller.wait(
+        return await until_completed.wait_until_completed(
+            self._poller,
             backup,
             timeout=None if timeout is None else float(timeout),
             schedule=self._schedule(poll_interval, max_poll_interval),

@@ -9,17 +9,9 @@ from .._core.checks import (
     check_idempotency_key,
 )
 from .._core.models import RestoreResult
-from .._core.options import ClientOptions
-from .._core.protocol import (
-    dump_json,
-    restore_path,
-)
-from .._core.stats import Counters
+from .._core.protocol import restore_path
 from .._decoding.responses import decode_restore_response
-from .._transport.base import (
-    Request,
-    Transport,
-)
+from .base import Resource
 from .raw import (
     RawResponse,
     raw_response,
@@ -28,7 +20,6 @@ from .raw import (
 __all__ = ["ServersAPI"]
 
 RESTORE_ROUTE = "POST servers/{id}/restore/"
-_JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 class ServersWithRawResponse:
@@ -45,13 +36,8 @@ class ServersWithRawResponse:
         return raw_response([call], await call.run())
 
 
-class ServersAPI:
+class ServersAPI(Resource):
     """Operations on servers. Reached as ``client.servers``."""
-
-    def __init__(self, transport: Transport, options: ClientOptions, counters: Counters) -> None:
-        self._transport = transport
-        self._options = options
-        self._counters = counters
 
     @property
     def with_raw_response(self) -> ServersWithRawResponse:
@@ -63,22 +49,13 @@ class ServersAPI:
     ) -> Call[RestoreResult]:
         check_id(server_id, "server_id")
         check_id(backup_id, "backup_id")
-        key = check_idempotency_key(idempotency_key)
-        request = Request(
-            "POST",
-            self._transport.url(restore_path(server_id)),
+        return self._post(
+            restore_path(server_id),
+            {"backup_id": backup_id},
             route=RESTORE_ROUTE,
-            data=dump_json({"backup_id": backup_id}),
-            headers={**_JSON_HEADERS, "Idempotency-Key": key},
-        )
-        return Call(
-            self._transport,
-            request,
             safety=Safety.RESTORE,
             decode=decode_restore_response,
-            options=self._options,
-            counters=self._counters,
-            idempotency_key=key,
+            idempotency_key=check_idempotency_key(idempotency_key),
         )
 
     async def restore(

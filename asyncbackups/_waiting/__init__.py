@@ -1,1 +1,3 @@
-"""Waiting for backups: the one shared poller of a client, its planner, and fleets."""
+"""Waiting for backups: the records of waits, the plan of when to poll (pure functions
+of time), the one shared poller of a client, and fleets.
+"""

@@ -27,15 +27,15 @@ import attrs
 
 from .._core.callbacks import call_back
 from .._core.checks import check_id
-from .._core.errors import BackupFailedError
 from .._core.models import (
     Backup,
     BackupStatus,
 )
-from .poller import (
-    Poller,
+from .poller import Poller
+from .waiters import (
     Schedule,
     Waiter,
+    failed,
 )
 
 __all__ = ["BackupOutcome", "FleetResult", "ServerIds", "StopRun", "stream_fleet"]
@@ -197,7 +197,7 @@ async def stream_fleet(
     room = asyncio.Event()
     room.set()
     limit = max(concurrency * 4, 256)
-    state = {"pending": 0, "launched": False}
+    launched = 0  # servers launched so far
 
     # One callback for every watch of the run, and a set of the few adopted ones: a
     # closure per server would cost a fleet of 100,000 some 25 MB.
@@ -255,23 +255,22 @@ async def stream_fleet(
             land(error)
             return
         if poller is None or backup.is_final:
-            failed = None
+            ended = None
             if poller is not None and backup.status is BackupStatus.FAILED:
-                failed = BackupFailedError(
-                    f"backup {backup.id} of server {server_id} failed", backup=backup
-                )
-            land(BackupOutcome(server_id, backup, failed, adopted=adopted))
+                ended = failed(backup)
+            land(BackupOutcome(server_id, backup, ended, adopted=adopted))
             return
         if adopted:
             adopted_waiting.add(server_id)
         poller.watch(slim(backup), schedule=schedule, on_done=watched)
 
     async def launch() -> None:
+        nonlocal launched
         try:
             async for server_id in _each_id(server_ids):
                 await room.wait()
                 await slots.acquire()
-                state["pending"] += 1
+                launched += 1
                 task = asyncio.create_task(one(server_id))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
@@ -279,7 +278,6 @@ async def stream_fleet(
         except Exception as error:  # a bad ID or a failing iterable: the caller's
             land(_Stopped(error))
         finally:
-            state["launched"] = True
             land(_LAUNCHED)
 
     launcher = asyncio.create_task(launch())
@@ -287,7 +285,7 @@ async def stream_fleet(
         finished = 0
         launched_all = False
         stopped: _Stopped | None = None
-        while not launched_all or finished < state["pending"]:
+        while not launched_all or finished < launched:
             item = await landed.get()
             if landed.qsize() < limit:
                 room.set()

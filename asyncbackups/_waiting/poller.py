@@ -1,4 +1,4 @@
-"""``wait_until_completed`` and the poller that every wait on a client shares.
+"""The poller that every wait on a client shares: one task, polling in rounds.
 
 Each client has at most one poller task, alive while somebody waits. It runs in
 rounds: a round reads the backup list once for every wait that is due - per server
@@ -7,15 +7,17 @@ stops paging as soon as every wanted backup was seen, confirms any backup missin
 from the list with a detail read, and hands each wait its backup page by page.
 Waiting on N backups therefore costs a few requests a round, not N.
 
-Two kinds of wait share it. ``wait_until_completed`` has a task of its own that only
-sleeps on its updates: callbacks run there, cancelling it touches nothing else, and its
-deadline is wall-clock time, requests included. A fleet's waits are *watches*: a small
-record each, with no task at all, whose end (final status, failure, deadline) the
-poller reports through a callback, so that a hundred thousand waiting servers cost
-a few hundred bytes apiece.
+Two kinds of wait share it. ``wait_until_completed``
+(:mod:`~asyncbackups._waiting.until_completed`) adds a waiter and sleeps in its caller's
+task until the poller hands it news. A fleet's waits are *watches*
+(:meth:`Poller.watch`): a small record each (:mod:`~asyncbackups._waiting.waiters`), with
+no task at all, whose end (final status, failure, deadline) the poller reports through
+a callback.
 
-The poller also learns how long backups take: once one it watched completes, later
-watches are first polled just after that time rather than on a blind growing schedule.
+When each wait is polled, and how a round reads the list, is the plan of
+:mod:`~asyncbackups._waiting.planner`; this module keeps the state it is computed from
+(what was learned, what reading cost) and does the reading. Time is a
+:class:`~asyncbackups._waiting.clock.Clock`: the event loop's, or a test's.
 """
 
 from __future__ import annotations
@@ -24,198 +26,64 @@ import asyncio
 import contextlib
 import logging
 import math
-import random
-from collections.abc import Callable, Iterator
-from datetime import datetime
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from typing import Protocol
 
-from .._calls.pagination import Reader
+from .._calls.pagination import Page
 from .._calls.retry_policy import (
     Safety,
     is_retryable,
 )
-from .._core.callbacks import call_back
 from .._core.errors import (
     APIStatusError,
-    BackupFailedError,
     BackupsError,
     NotFoundError,
     RateLimitError,
-    WaitTimeoutError,
 )
 from .._core.models import (
     Backup,
     BackupStatus,
-    BackupType,
-    ServerRef,
 )
 from .._core.stats import Counters
+from . import planner
+from .clock import Clock
+from .waiters import (
+    Schedule,
+    TaskWaiter,
+    Waiter,
+    failed,
+    timed_out,
+)
 
-__all__ = ["Poller", "Schedule", "Waiter"]
+__all__ = ["BackupReader", "Poller"]
 
 logger = logging.getLogger("asyncbackups")
 
-# Intervals grow by this factor per poll, and vary by this fraction either way so that
-# waits started together drift apart instead of polling in lockstep.
-_GROWTH = 1.5
-_JITTER = 0.15
-# A wait is served by a round once half its interval has passed, so waits with close
-# due times share one round instead of each triggering its own.
-_EARLY_FRACTION = 0.5
-_DEFAULT_PAGE_LENGTH = 100
-# A watch is first polled this much later than the backups seen so far took, and waits
-# begun within this fraction of that time share their rounds.
-# Watches planned blind (nothing learned yet, the probe still running) are first
-# polled this late, as a safety net.
-_BLIND_FACTOR = 4
-# From this many watches on, a round across the list costs several pages.
-_LARGE_FLEET = 2 * _DEFAULT_PAGE_LENGTH
-# The probe is first polled after this many seconds, then every tenth of its age.
-_PROBE_START = 0.5
-_PROBE_STEP = 0.1
-# The share of a fleet's requests its polls may take: a round across the whole list
-# costs its pages, so the rounds are spaced to stay within it.
-_POLL_BUDGET = 0.025
 
+class BackupReader(Protocol):
+    """What the poller reads through (the client's ``Reader``, in the poller's lane)."""
 
-class Schedule:
-    """How one wait (or one fleet's waits) polls; shared by its waiters to save memory."""
+    def pages(self, params: Mapping[str, str]) -> AsyncGenerator[Page]:
+        """Each page of the list route for ``params``, following ``next`` links."""
+        ...
 
-    __slots__ = ("max_poll_interval", "max_retry_after", "poll_interval", "timeout")
-
-    def __init__(
-        self,
-        *,
-        poll_interval: float,
-        max_poll_interval: float,
-        max_retry_after: float,
-        timeout: float | None = None,
-    ) -> None:
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max(max_poll_interval, poll_interval)
-        self.max_retry_after = max_retry_after
-        self.timeout = timeout  # a watch's deadline, from its start
-
-
-class Waiter:
-    """One wait's state as the poller sees it; kept small, a fleet has one per server."""
-
-    __slots__ = (
-        "backup_id",
-        "brief",
-        "earliest",
-        "error",
-        "heard",
-        "last",
-        "last_error",
-        "next_due",
-        "on_done",
-        "polls",
-        "schedule",
-        "server_id",
-        "started",
-    )
-
-    def __init__(
-        self,
-        backup_id: int,
-        last: Backup | None,
-        schedule: Schedule,
-        *,
-        now: float,
-        first_due: float,
-        on_done: Callable[[Waiter], None] | None = None,
-    ) -> None:
-        self.backup_id = backup_id
-        self.last = last
-        self.server_id = last.server_id if last is not None else None
-        self.schedule = schedule
-        self.polls = 0
-        self.started = now
-        self.next_due = first_due
-        # Waits begun close together (a fleet's, say) share their first round.
-        self.earliest = first_due - schedule.poll_interval * _EARLY_FRACTION
-        self.heard = False  # a poll has read this backup at least once
-        self.error: BaseException | None = None
-        self.last_error: BackupsError | None = None  # the latest failed poll, if unhealed
-        self.on_done = on_done  # watches only: told once the wait is over
-        # A watch holds what it saw as a small tuple rather than a Backup with its
-        # ServerRef: name, created_at, status and description (see seen()).
-        self.brief: tuple[str | None, datetime, BackupStatus, str | None] | None = None
-
-    @property
-    def backup_type(self) -> BackupType | None:
-        if self.last is not None:
-            return self.last.backup_type
-        return BackupType.MANUAL if self.brief is not None else None
-
-    def compact(self) -> None:
-        """Hold the last backup seen as a brief (a watch of a manual backup only)."""
-        last = self.last
-        if last is not None and last.backup_type is BackupType.MANUAL and not last.message:
-            self.brief = (last.server.name, last.created_at, last.status, last.description)
-            self.last = None
-
-    def seen(self) -> Backup | None:
-        """The last state seen of the backup, ``None`` if none was ever read."""
-        if self.last is not None or self.brief is None or self.server_id is None:
-            return self.last
-        name, created_at, status, description = self.brief
-        return Backup(
-            id=self.backup_id,
-            server=ServerRef(id=self.server_id, name=name),
-            backup_type=BackupType.MANUAL,
-            status=status,
-            size_mb=None,
-            created_at=created_at,
-            expires_at=None,
-            description=description,
-        )
-
-    @property
-    def status(self) -> BackupStatus | None:
-        if self.last is not None:
-            return self.last.status
-        return self.brief[2] if self.brief is not None else None
-
-    @property
-    def deadline(self) -> float | None:
-        """When a watch gives up (a task's wait has its own timeout instead)."""
-        timeout = self.schedule.timeout if self.on_done is not None else None
-        return None if timeout is None else self.started + timeout
-
-    def interval(self) -> float:
-        """The pause before the next poll: growing, jittered, within the wait's bounds."""
-        schedule = self.schedule
-        grown = schedule.poll_interval * _GROWTH ** min(self.polls, 64)
-        jittered = grown * random.uniform(1 - _JITTER, 1 + _JITTER)
-        return min(max(jittered, schedule.poll_interval), schedule.max_poll_interval)
-
-    def plan(self, now: float, *, at_least: float = 0.0) -> None:
-        interval = max(self.interval(), at_least)
-        self.polls += 1
-        self.next_due = now + interval
-        self.earliest = now + interval * _EARLY_FRACTION if not at_least else self.next_due
-
-
-class TaskWaiter(Waiter):
-    """A ``wait_until_completed`` call's waiter: the updates its task has yet to hear,
-    and the future it sleeps on (a fleet's watches have neither)."""
-
-    __slots__ = ("updates", "woken")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.updates: list[Backup] | None = None
-        self.woken: asyncio.Future[None] | None = None
+    async def read_backup(self, backup_id: int) -> Backup:
+        """One backup from its detail route; ``NotFoundError`` when there is none."""
+        ...
 
 
 class Poller:
-    """The shared poller of one client. Created by the client; one task at most."""
+    """The shared poller of one client. Created by the client; one task at most.
 
-    def __init__(self, reader: Reader, counters: Counters) -> None:
+    ``clock`` is the time it plans and sleeps by; the running loop's by default.
+    """
+
+    def __init__(
+        self, reader: BackupReader, counters: Counters, *, clock: Clock | None = None
+    ) -> None:
         self._reader = reader
         self._counters = counters
+        self._given_clock = clock
         # One waiter per backup as a rule; more than one only when several waits follow
         # the same backup, which is rare enough to keep out of the common record.
         self._waiters: dict[int, Waiter] = {}
@@ -231,48 +99,21 @@ class Poller:
         # rounds spread over when they are expected to end.
         self._took: float | None = None
         self._probe: Waiter | None = None
-        self._probe_age = 0.0  # how long the probe had run when last seen running
+        # The probe's age when last seen running; a watch begins with its backup running.
+        self._probe_age = 0.0
         self._watches = 0
         self._round_gate = 0.0
         self._sleeping_until = math.inf
 
-    # -- the waiting side -------------------------------------------------------------
+    def clock(self) -> Clock:
+        """The clock waits are planned by: the one given, else the running loop."""
+        # Resolved at use: a client (and its poller) may be made outside any loop.
+        return self._given_clock if self._given_clock is not None else asyncio.get_running_loop()
 
-    async def wait(
-        self,
-        target: Backup | int,
-        *,
-        timeout: float | None,
-        schedule: Schedule,
-        on_update: Callable[[Backup], Any] | None,
-    ) -> Backup:
-        """Wait for ``target`` to finish; see ``BackupsAPI.wait_until_completed``."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        last, backup_id = (target, target.id) if isinstance(target, Backup) else (None, target)
-        if last is not None and last.is_final:
-            await call_back(on_update, last)
-            return _settle(last)
-        # A Backup was just read, so its first poll can wait; a bare ID is read at once.
-        waiter = TaskWaiter(
-            backup_id,
-            last,
-            schedule,
-            now=now,
-            first_due=now + (schedule.poll_interval if last is not None else 0.0),
-        )
-        deadline = None if timeout is None else now + timeout
-        self._add(waiter)
-        try:
-            async with asyncio.timeout_at(deadline):
-                return await self._follow(waiter, on_update)
-        except TimeoutError:
-            if deadline is None or loop.time() < deadline:
-                raise  # the callback's own TimeoutError, not our deadline
-        finally:
-            self._remove(waiter)
-        # Raised outside the handler: the deadline's own TimeoutError is no context.
-        raise _timed_out(waiter, timeout)
+    def _now(self) -> float:
+        return self.clock().time()
+
+    # -- the waiting side -------------------------------------------------------------
 
     def watch(
         self,
@@ -287,34 +128,30 @@ class Poller:
         failed (``BackupFailedError``, ``WaitTimeoutError``...), or ``None``. The wait
         gives up ``schedule.timeout`` seconds after it began.
         """
-        now = asyncio.get_running_loop().time()
-        if self._took is not None:
-            first_due = now + self._took
-        elif self._probe is None:
-            # Nothing learned yet: this watch is polled closely, so that how long
-            # backups take is known early; the others wait for that.
-            first_due = now + min(schedule.poll_interval, _PROBE_START)
-        elif self._watches < _LARGE_FLEET:
-            # A round over a small fleet costs a page or two: poll as a wait would.
-            first_due = now + schedule.poll_interval
-        else:
-            # Planned once the probe ends; polled blind only if that takes very long
-            # (a probe stuck in progress must not leave every other watch unpolled).
-            first_due = now + _BLIND_FACTOR * schedule.max_poll_interval
-        waiter = Waiter(backup.id, backup, schedule, now=now, first_due=first_due, on_done=on_done)
+        now = self._now()
+        due = planner.first_watch_due(
+            now,
+            poll_interval=schedule.poll_interval,
+            max_poll_interval=schedule.max_poll_interval,
+            took=self._took,
+            probing=self._probe is not None,
+            watches=self._watches,
+        )
+        waiter = Waiter(
+            backup.id, backup, schedule, now=now, due=due, earliest=due, on_done=on_done
+        )
         waiter.compact()
-        waiter.earliest = first_due
         if self._took is None and self._probe is None:
             self._probe = waiter
         self._watches += 1
-        if self._watches == _LARGE_FLEET and self._took is None:
+        if self._watches == planner.LARGE_FLEET and self._took is None:
             # The fleet just became large: its first watches, planned like small
             # fleets', wait for the probe too.
-            blind = now + _BLIND_FACTOR * schedule.max_poll_interval
+            blind = planner.blind_due(now, max_poll_interval=schedule.max_poll_interval)
             for other in self._everyone():
                 if other.on_done is not None and other is not self._probe and other.polls == 0:
                     other.next_due = other.earliest = max(other.next_due, blind)
-        self._add(waiter)
+        self.add(waiter)
         return waiter
 
     def forget_all(self, on_done: Callable[[Waiter], None]) -> None:
@@ -322,33 +159,10 @@ class Poller:
         (their fleet ended early)."""
         for waiter in [w for w in self._everyone() if w.on_done is on_done]:
             waiter.on_done = None
-            self._remove(waiter)
+            self.remove(waiter)
 
-    async def _follow(
-        self, waiter: TaskWaiter, on_update: Callable[[Backup], Any] | None
-    ) -> Backup:
-        while True:
-            await self._sleep(waiter)
-            updates, waiter.updates = waiter.updates or [], None
-            for backup in updates:
-                await call_back(on_update, backup)
-                if backup.is_final:
-                    return _settle(backup)
-            if waiter.error is not None:
-                raise waiter.error
-
-    @staticmethod
-    async def _sleep(waiter: TaskWaiter) -> None:
-        """Return once there is an update or an error to handle."""
-        if waiter.updates or waiter.error is not None:
-            return
-        waiter.woken = asyncio.get_running_loop().create_future()
-        try:
-            await waiter.woken
-        finally:
-            waiter.woken = None
-
-    def _add(self, waiter: Waiter) -> None:
+    def add(self, waiter: Waiter) -> None:
+        """Follow ``waiter`` from now on (a task's wait; watches go through :meth:`watch`)."""
         held = self._waiters.setdefault(waiter.backup_id, waiter)
         if held is not waiter:
             self._more.setdefault(waiter.backup_id, []).append(waiter)
@@ -359,8 +173,9 @@ class Poller:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="asyncbackups-poller")
 
-    def _remove(self, waiter: Waiter) -> None:
-        waiter.earliest = waiter.next_due = math.inf  # never due again, in any round
+    def remove(self, waiter: Waiter) -> None:
+        """Stop following ``waiter``: it is never due again."""
+        waiter.retire()
         backup_id = waiter.backup_id
         more = self._more.get(backup_id)
         if self._waiters.get(backup_id) is waiter:
@@ -401,7 +216,7 @@ class Poller:
         for waiter in list(self._everyone()):
             self._fail(waiter, RuntimeError("the BackupsClient was closed during the wait"))
 
-    # -- ending a wait ----------------------------------------------------------------
+    # -- what a poll saw --------------------------------------------------------------
 
     def _deliver(self, waiter: Waiter, backup: Backup, now: float) -> None:
         waiter.last_error = None
@@ -409,15 +224,13 @@ class Poller:
         changed = not waiter.heard or backup != waiter.last
         waiter.heard = True
         if (
-            waiter.on_done is not None
-            and not backup.is_final
-            and backup.status == waiter.status
-            and backup.size_mb is None
+            waiter.on_done is None
+            or backup.is_final
+            or backup.status != waiter.status
+            or backup.size_mb is not None
         ):
-            # A watch keeps what it holds while nothing that matters changed: a fleet
-            # of a hundred thousand must not hold a fresh copy of every backup per round.
-            pass
-        else:
+            # Held anew, unless a watch saw nothing that matters change: a fleet of a
+            # hundred thousand must not hold a fresh copy of every backup per round.
             waiter.last, waiter.brief = backup, None
         if not backup.status.is_known and backup.status not in self._warned:
             self._warned.add(backup.status)
@@ -431,43 +244,57 @@ class Poller:
             if backup.is_final:
                 if self._took is None:
                     age = now - waiter.started
-                    # It ended between the last poll that saw it running and this one.
-                    before = self._probe_age if waiter is self._probe else age
-                    self._learn((before + age) / 2 if before < age else age)
-                error = None
-                if backup.status is BackupStatus.FAILED:
-                    error = BackupFailedError(
-                        f"backup {backup.id} of server {backup.server_id} failed",
-                        backup=backup,
-                    )
-                self._finish(waiter, error)
+                    seen_running = self._probe_age if waiter is self._probe else None
+                    self._learn(planner.learned_duration(age, last_seen_running=seen_running))
+                self._finish(
+                    waiter, failed(backup) if backup.status is BackupStatus.FAILED else None
+                )
                 return
         elif changed and isinstance(waiter, TaskWaiter):
             if waiter.updates is None:
                 waiter.updates = []
             waiter.updates.append(backup)
-            _wake(waiter)
+            waiter.wake()
+        self._plan_after_read(waiter, now)
+
+    def _plan_after_read(self, waiter: Waiter, now: float) -> None:
+        schedule = waiter.schedule
         if waiter is self._probe:
             self._probe_age = now - waiter.started
-            self._plan_probe(waiter, now)
+            due = planner.probe_due(
+                now, started=waiter.started, max_poll_interval=schedule.max_poll_interval
+            )
+            waiter.polled(due, due)
         elif waiter.on_done is not None and waiter.earliest > now:
             pass  # a watch read in passing, not yet due: its plan stands
         elif waiter.on_done is not None and self._took is not None:
-            # Past its expected end: look again soon, in proportion to the backups' time.
-            step = min(
-                max(self._took * _PROBE_STEP, _PROBE_START / 2), waiter.schedule.max_poll_interval
+            # Past its expected end: look again soon.
+            due = planner.overdue_due(
+                now, took=self._took, max_poll_interval=schedule.max_poll_interval
             )
-            waiter.polls += 1
-            waiter.next_due = waiter.earliest = now + step
+            waiter.polled(due, due)
         else:
-            waiter.plan(now)
+            self._plan_next(waiter, now)
+
+    def _plan_next(self, waiter: Waiter, now: float, *, at_least: float = 0.0) -> None:
+        """Plan a wait's next poll on its growing interval, never before ``at_least``."""
+        pause = planner.interval(
+            waiter.polls,
+            poll_interval=waiter.schedule.poll_interval,
+            max_poll_interval=waiter.schedule.max_poll_interval,
+            jitter=planner.jitter(),
+        )
+        waiter.polled(*planner.next_poll(now, pause, at_least=at_least))
+
+    # -- ending a wait ----------------------------------------------------------------
 
     def _fail(self, waiter: Waiter, error: BaseException) -> None:
         if waiter.on_done is not None:
             self._finish(waiter, error)
         else:
             waiter.error = error
-            _wake(waiter)
+            if isinstance(waiter, TaskWaiter):
+                waiter.wake()
 
     def _finish(self, waiter: Waiter, error: BaseException | None) -> None:
         waiter.error = error
@@ -478,7 +305,7 @@ class Poller:
             self._probe = None
             if self._took is None:
                 self._next_probe()
-        self._remove(waiter)
+        self.remove(waiter)
         if on_done is not None:
             on_done(waiter)
 
@@ -488,49 +315,34 @@ class Poller:
         watches = [w for w in self._everyone() if w.on_done is not None]
         if watches:
             probe = min(watches, key=lambda waiter: waiter.started)
-            probe.next_due = probe.earliest = asyncio.get_running_loop().time()
+            probe.next_due = probe.earliest = self._now()
             self._probe = probe
+            self._probe_age = 0.0
 
     def _learn(self, took: float) -> None:
         """How long a backup took: plan every watch still blind from it."""
         self._took = took
         for waiter in self._everyone():
             if waiter.on_done is not None and waiter.polls == 0:
-                waiter.next_due = waiter.earliest = waiter.started + self._took
-
-    def _plan_probe(self, waiter: Waiter, now: float) -> None:
-        # Closely, but in proportion to how long it has run: a tenth of a long backup's
-        # time is as good an estimate, for few requests.
-        step = max(_PROBE_START, (now - waiter.started) * _PROBE_STEP)
-        waiter.polls += 1
-        waiter.next_due = waiter.earliest = now + min(step, waiter.schedule.max_poll_interval)
+                waiter.next_due = waiter.earliest = waiter.started + took
 
     # -- the polling side -------------------------------------------------------------
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while self._waiters:
-                now = loop.time()
+                now = self._now()
                 self._expire(now)
                 if not self._waiters:
                     break
                 wake, due, urgent = self._due(now)
                 if not due or (not urgent and now < self._round_gate):
-                    if due:
-                        wake = min(wake, self._round_gate)
-                    self._changed.clear()
-                    self._sleeping_until = wake
-                    try:
-                        with contextlib.suppress(TimeoutError):
-                            async with asyncio.timeout(max(wake - now, 0.0)):
-                                await self._changed.wait()
-                    finally:
-                        self._sleeping_until = -math.inf
+                    await self._nap(min(wake, self._round_gate) if due else wake)
                     continue
                 await self._round(due)
                 if self._watches:
-                    self._round_gate = loop.time() + self._gap(loop.time())
+                    now = self._now()
+                    self._round_gate = now + self._gap(now)
         except Exception as error:  # a bug here must not strand the waits
             logger.exception("the asyncbackups poller failed")
             for waiter in list(self._everyone()):
@@ -538,6 +350,18 @@ class Poller:
         finally:
             if self._task is asyncio.current_task():
                 self._task = None
+
+    async def _nap(self, until: float) -> None:
+        """Sleep until the clock reads ``until``, or until a wait due sooner arrives."""
+        self._changed.clear()
+        self._sleeping_until = until
+        timer = self.clock().call_at(until, self._changed.set) if until < math.inf else None
+        try:
+            await self._changed.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._sleeping_until = -math.inf
 
     def _due(self, now: float) -> tuple[float, list[Waiter], bool]:
         """When to look next, who is due now, and whether one of them cannot wait.
@@ -560,26 +384,21 @@ class Poller:
         return wake, due, urgent
 
     def _gap(self, now: float) -> float:
-        """How long the next round of watches waits after this one.
-
-        A round across the list costs about a request per page, whoever it serves; the
-        watches' polls get a small share of the fleet's requests, so the rounds left
-        are spread over the time the watches are expected to end in - but never so far
-        apart that a wait is reported much later than a poll of its own would see it.
-        """
-        pages = max(self._across_pages.values(), default=0) or max(
-            1, math.ceil(self._watches / _DEFAULT_PAGE_LENGTH)
-        )
-        rounds = max(1, int(_POLL_BUDGET * self._watches / pages))
+        """How long the next round of watches waits after this one (see the planner)."""
         latest = now
         cap = math.inf
         for waiter in self._everyone():
             if waiter.on_done is not None:
                 latest = max(latest, waiter.next_due)
                 cap = min(cap, waiter.schedule.max_poll_interval)
-        if self._took is not None:
-            cap = min(cap, self._took * 0.25)
-        return min((latest - now) / rounds, cap)
+        return planner.round_gap(
+            now,
+            watches=self._watches,
+            pages_across=max(self._across_pages.values(), default=0),
+            latest_due=latest,
+            max_poll_interval=cap,
+            took=self._took,
+        )
 
     def _expire(self, now: float) -> None:
         expired = []
@@ -588,17 +407,16 @@ class Poller:
             if deadline is not None and deadline <= now:
                 expired.append(waiter)
         for waiter in expired:
-            self._finish(waiter, _timed_out(waiter, None))
+            self._finish(waiter, timed_out(waiter, None))
 
     async def _round(self, due: list[Waiter]) -> None:
         """Read what the due waits need and hand it out."""
         self._counters.poll_rounds += 1
-        started = asyncio.get_running_loop().time()
+        started = self._now()
         known = [waiter for waiter in due if waiter.server_id is not None]
         failures: dict[int, BackupsError] = {}
-        unsure: set[int] = set()
         if known:
-            await self._read_lists(known, started, failures, unsure)
+            await self._read_lists(known, started, failures)
         # Missing from a list that was read whole, or on a page that vanished: the
         # detail route says whether the backup itself is gone.
         missing = {
@@ -608,7 +426,7 @@ class Poller:
         }
         if missing:
             await self._read_details(missing, failures)
-        now = asyncio.get_running_loop().time()
+        now = self._now()
         self._log_outages(failures)
         for backup_id, error in failures.items():
             for waiter in self._waiters_of(backup_id):
@@ -655,7 +473,7 @@ class Poller:
                 self._fail(waiter, error)
                 return
             waiter.last_error = error
-            waiter.plan(now, at_least=pause)
+            self._plan_next(waiter, now, at_least=pause)
             return
         if (
             not waiter.heard
@@ -671,7 +489,7 @@ class Poller:
         # A passing outage: ridden out until the deadline, never polled sooner than a
         # Retry-After, and reported on the WaitTimeoutError if it outlasts the wait.
         waiter.last_error = error
-        waiter.plan(now, at_least=retry_after or 0.0)
+        self._plan_next(waiter, now, at_least=retry_after or 0.0)
 
     @staticmethod
     def _type_filter(waiters: list[Waiter]) -> str | None:
@@ -681,32 +499,14 @@ class Poller:
         return None
 
     async def _read_lists(
-        self,
-        known: list[Waiter],
-        started: float,
-        failures: dict[int, BackupsError],
-        unsure: set[int],
+        self, known: list[Waiter], started: float, failures: dict[int, BackupsError]
     ) -> None:
         type_filter = self._type_filter(known)
-        across_cost = self._across_pages.get(
-            type_filter, max(1, math.ceil(len(known) / _DEFAULT_PAGE_LENGTH))
-        )
-        # Counting the distinct servers stops as soon as reading them one by one would
-        # cost more than reading across: a fleet's round never builds a set of them all.
-        servers: set[int] = set()
-        per_server_cost = 0
-        for waiter in known:
-            server = waiter.server_id
-            if server is not None and server not in servers:
-                servers.add(server)
-                per_server_cost += self._server_pages.get(server, 1)
-                if per_server_cost > across_cost and len(servers) > 1:
-                    break
-        if len(servers) > 1 and across_cost < per_server_cost:
+        across = planner.across_cost(self._across_pages.get(type_filter), wanted=len(known))
+        servers = (waiter.server_id for waiter in known if waiter.server_id is not None)
+        if planner.reads_across(servers, across_cost=across, server_pages=self._server_pages):
             params = {} if type_filter is None else {"backup_type": type_filter}
-            self._across_pages[type_filter] = await self._read(
-                params, known, started, failures, unsure
-            )
+            self._across_pages[type_filter] = await self._read(params, known, started, failures)
             return
         by_server: dict[int, list[Waiter]] = {}
         for waiter in known:
@@ -718,9 +518,7 @@ class Poller:
             kind = self._type_filter(waiters)
             if kind is not None:
                 params["backup_type"] = kind
-            self._server_pages[server_id] = await self._read(
-                params, waiters, started, failures, unsure
-            )
+            self._server_pages[server_id] = await self._read(params, waiters, started, failures)
 
         await asyncio.gather(*(read_server(s, waiters) for s, waiters in by_server.items()))
 
@@ -730,7 +528,6 @@ class Poller:
         wanted: list[Waiter],
         started: float,
         failures: dict[int, BackupsError],
-        unsure: set[int],
     ) -> int:
         """Page through one list until every wanted wait still going was served.
 
@@ -742,13 +539,12 @@ class Poller:
         the detail route rather than failing their waits.
         """
         pages = 0
-        loop = asyncio.get_running_loop()
         unserved = sum(1 for waiter in wanted if _unserved(waiter, started))
         try:
             async with contextlib.aclosing(self._reader.pages(params)) as walk:
                 async for page in walk:
                     pages += 1
-                    now = loop.time()
+                    now = self._now()
                     for backup in page.backups:
                         for waiter in self._waiters_of(backup.id):
                             if _unserved(waiter, started):
@@ -757,7 +553,7 @@ class Poller:
                     if unserved <= 0:
                         break
         except NotFoundError:
-            unsure.update(w.backup_id for w in wanted if _unserved(w, started))
+            pass  # the waits still unserved go to the detail route (see _round)
         except BackupsError as error:
             for waiter in wanted:
                 if _unserved(waiter, started):
@@ -765,15 +561,13 @@ class Poller:
         return max(pages, 1)
 
     async def _read_details(self, ids: set[int], failures: dict[int, BackupsError]) -> None:
-        loop = asyncio.get_running_loop()
-
         async def read_one(backup_id: int) -> None:
             try:
                 backup = await self._reader.read_backup(backup_id)
             except BackupsError as error:
                 failures[backup_id] = error
                 return
-            now = loop.time()
+            now = self._now()
             for waiter in self._waiters_of(backup_id):
                 self._deliver(waiter, backup, now)
 
@@ -787,35 +581,3 @@ def _unserved(waiter: Waiter, started: float) -> bool:
     ended or removed wait is never due again.
     """
     return waiter.earliest <= started
-
-
-def _wake(waiter: Waiter) -> None:
-    if not isinstance(waiter, TaskWaiter):
-        return
-    woken = waiter.woken
-    if woken is not None and not woken.done():
-        woken.set_result(None)
-
-
-def _timed_out(waiter: Waiter, timeout: float | None) -> WaitTimeoutError:
-    last_error = waiter.last_error
-    failing = f"; polls failing: {last_error}" if last_error is not None else ""
-    within = f" within {timeout}s" if timeout is not None else " before its deadline"
-    return WaitTimeoutError(
-        f"backup {waiter.backup_id} did not finish{within} "
-        f"(last status: {_status_of(waiter.seen())}{failing})",
-        backup=waiter.seen(),
-        last_error=last_error,
-    )
-
-
-def _status_of(backup: Backup | None) -> str:
-    return "never read" if backup is None else str(backup.status)
-
-
-def _settle(backup: Backup) -> Backup:
-    if backup.status is BackupStatus.FAILED:
-        raise BackupFailedError(
-            f"backup {backup.id} of server {backup.server_id} failed", backup=backup
-        )
-    return backup
