@@ -9,6 +9,18 @@ server, each one reported by its server's outcome, and every outcome true to the
 
 Creates meet delays too: a create the server carries out only after the client timed out
 must still be found by the reconcile, not made a second time.
+
+A delayed create lands within the client's settle window (its timeout, then as long
+again before the reconcile reads) only if it left the client and reached the server
+promptly: the window counts from the attempt's start. A create sent later than the
+window allows is the documented limit of ``tests/test_reconcile_limits.py``, and on a
+server that ignores the key it makes a second backup. This test once met that limit by
+its own arrangement (seeds 2, 4 and 5 made duplicates on a loaded machine): the fake ran
+on the client's event loop, so it read a request only when the client's burst let it,
+and 64 attempts starting at once held some POSTs back 130-200 ms after their limit began
+(measured with aiohttp's request tracing under two CPU burners), of the 0.2 s the 0.3 s
+delay leaves. So the fake runs in its own thread, as a real server runs apart from its
+clients, and the client keeps 16 requests in flight, which holds a POST back 10-20 ms.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -41,7 +54,10 @@ MAX_RETRIES = 12
 # call began by the server's clock, so a clock that ran faster than ours would make a
 # long reconcile miss its own backup, a duplicate no real server could cause.
 BACKUP_SECONDS = 1.0
-DEADLINE = 25.0  # a hang fails the case instead of stalling the suite
+DEADLINE = 60.0  # a hang fails the case instead of stalling the suite
+# Requests in flight: few enough that starting them does not hold a POST back for long
+# (see the module docstring), enough to keep creates, polls and retries overlapping.
+CONCURRENCY = 16
 
 SEEDS = [1, 2, 3, 4, 5, 6]
 
@@ -114,46 +130,57 @@ def _problems(api: FakeBackupsAPI, result: FleetResult, before: set[int]) -> lis
     return problems
 
 
+@pytest.fixture
+async def threaded_fake(seed: int) -> AsyncIterator[FakeBackupsAPI]:
+    """The fake, ignoring Idempotency-Key, served from its own thread and event loop."""
+    api = FakeBackupsAPI(backup_seconds=BACKUP_SECONDS, honor_idempotency_keys=False, seed=seed)
+    # Started and stopped from a worker thread: neither blocks the client's loop.
+    await asyncio.to_thread(api.start_in_thread)
+    try:
+        yield api
+    finally:
+        await asyncio.to_thread(api.stop_in_thread)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 async def test_a_fleet_under_chaos_gets_one_backup_per_server_and_outcomes_true_to_the_state(
-    seed: int,
+    seed: int, threaded_fake: FakeBackupsAPI
 ) -> None:
-    async with FakeBackupsAPI(
-        backup_seconds=BACKUP_SECONDS, honor_idempotency_keys=False, seed=seed
-    ) as api:
-        api.add_fleet(FLEET)
-        for server_id in FAILING:
-            api.set_failing(server_id)
-        before = {backup.id for backup in api.backups()}
-        api.faults.chaos(rate=RATE, seed=seed, retry_after=0.01, delay=DELAY)
-        server_ids = [*range(1, FLEET // 2), *UNKNOWN, *range(FLEET // 2, FLEET + 1)]
-        client = BackupsClient(
-            api.token,
-            base_url=api.base_url,
-            timeout=TIMEOUT,
-            max_retries=MAX_RETRIES,
-            retry_backoff=0.001,
-            max_retry_backoff=0.005,
+    api = threaded_fake
+    api.add_fleet(FLEET)
+    for server_id in FAILING:
+        api.set_failing(server_id)
+    before = {backup.id for backup in api.backups()}
+    api.faults.chaos(rate=RATE, seed=seed, retry_after=0.01, delay=DELAY)
+    server_ids = [*range(1, FLEET // 2), *UNKNOWN, *range(FLEET // 2, FLEET + 1)]
+    client = BackupsClient(
+        api.token,
+        base_url=api.base_url,
+        timeout=TIMEOUT,
+        max_concurrency=CONCURRENCY,
+        max_retries=MAX_RETRIES,
+        retry_backoff=0.001,
+        max_retry_backoff=0.005,
+    )
+    async with client, asyncio.timeout(DEADLINE):
+        result = await client.backups.create_many(
+            server_ids, wait=True, poll_interval=0.02, max_poll_interval=0.1
         )
-        async with client, asyncio.timeout(DEADLINE):
-            result = await client.backups.create_many(
-                server_ids, wait=True, poll_interval=0.02, max_poll_interval=0.1
-            )
-        injected = api.faults.injected
-        api.faults.clear()
+    injected = api.faults.injected
+    api.faults.clear()
 
-        problems = _problems(api, result, before)
-        assert not problems, f"seed {seed}: {len(problems)} problems\n" + "\n".join(problems[:5])
-        assert [outcome.server_id for outcome in result.outcomes] == server_ids
-        failed = {outcome.server_id: outcome for outcome in result.failed}
-        assert failed.keys() == FAILING | set(UNKNOWN), {
-            server_id: repr(outcome.error) for server_id, outcome in failed.items()
-        }
-        for server_id in FAILING:
-            assert isinstance(failed[server_id].error, BackupFailedError)
-            assert failed[server_id].backup is not None
-            assert failed[server_id].backup.status is BackupStatus.FAILED
-        for server_id in UNKNOWN:
-            assert isinstance(failed[server_id].error, NotFoundError)
-            assert failed[server_id].backup is None
-        assert set(injected) == set(FaultKind), injected
+    problems = _problems(api, result, before)
+    assert not problems, f"seed {seed}: {len(problems)} problems\n" + "\n".join(problems[:5])
+    assert [outcome.server_id for outcome in result.outcomes] == server_ids
+    failed = {outcome.server_id: outcome for outcome in result.failed}
+    assert failed.keys() == FAILING | set(UNKNOWN), {
+        server_id: repr(outcome.error) for server_id, outcome in failed.items()
+    }
+    for server_id in FAILING:
+        assert isinstance(failed[server_id].error, BackupFailedError)
+        assert failed[server_id].backup is not None
+        assert failed[server_id].backup.status is BackupStatus.FAILED
+    for server_id in UNKNOWN:
+        assert isinstance(failed[server_id].error, NotFoundError)
+        assert failed[server_id].backup is None
+    assert set(injected) == set(FaultKind), injected

@@ -1,33 +1,35 @@
-"""The per-attempt time limit, enforced by ``asyncbackups._transport.deadlines``, against the world.
+"""The per-attempt time limit (``asyncio.timeout`` around each attempt) against the world.
 
 The client's ``timeout`` bounds each attempt as a whole: a server that never answers,
 or that sends headers and then trickles its body a byte at a time on a kept-alive
-connection, is given up on at about ``timeout`` seconds (never before, a little after)
-with ``APITimeoutError``. The limit is enforced by cancelling the attempt's task, so
-these tests also hold the promises around cancellation: the deadline takes its own
-cancellation back, a cancellation from anyone else (the caller, ``asyncio.timeout``, a
-TaskGroup tearing down) is never swallowed nor turned into a time-out, and attempts
-timing out together share a handful of timers.
+connection, is given up on at the timeout (never before) with ``APITimeoutError``. The
+limit is enforced by cancelling the attempt's task, so these tests also hold the
+promises around cancellation: the limit takes its own cancellation back, a cancellation
+from anyone else (the caller, their own ``asyncio.timeout``, a TaskGroup tearing down)
+is never swallowed nor turned into a time-out. And a limit holds nothing once its
+attempt ended, however many distinct timeouts a program uses.
 
-Every server is a real aiohttp.web server on 127.0.0.1; what went over the wire is read
-from ``api.seen`` and ``client.stats``. Nothing private is patched.
+Time is real here, so the tests bound it from below only: a loaded machine may run any
+timer late, never early. Every server is a real aiohttp.web server on 127.0.0.1; what
+went over the wire is read from ``api.seen`` and ``client.stats``. Nothing private is
+patched.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import itertools
-import math
+import gc
+import json
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+import tracemalloc
+from contextlib import suppress
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 from conftest import (
     BACKUP,
     BACKUP_499,
@@ -49,12 +51,12 @@ GET_ONE = "GET backups/{id}/"  # how client.stats names client.backups.get
 RECONCILE = "GET backups/?backup_type=manual&server_id=12345"
 # The server's clock one second after CREATED_502 was made (as in tests/test_backups.py).
 DATE_JUST_AFTER_502 = "Thu, 16 Jan 2025 15:45:01 GMT"
-# Generous for a loaded CI machine, yet far below what a missing limit would take.
-SLACK = 0.3
+# aiohttp's share of a limit for opening a connection (asyncbackups._transport.http).
+CONNECT_SHARE = 0.95
 
-# Each test takes well under a second; without working deadlines most would hang, and
+# Each test takes well under a second; without working limits most would hang, and
 # should fail fast rather than after the suite's 120 s.
-pytestmark = pytest.mark.timeout(15)
+pytestmark = pytest.mark.timeout(30)
 
 
 # -- servers ---------------------------------------------------------------------------
@@ -168,7 +170,6 @@ async def test_a_server_that_never_answers_times_out_after_the_timeout_never_bef
         elapsed = now() - started
 
     assert elapsed >= 0.2, f"gave up early, after {elapsed:.3f}s"
-    assert elapsed < 0.2 + SLACK, f"gave up late, after {elapsed:.3f}s"
     assert caught.value.request_may_have_reached_server is True
     assert "timed out" in str(caught.value)
     assert api.routes() == ["GET backups/501/"]
@@ -187,18 +188,18 @@ async def test_a_body_trickled_a_byte_every_20_ms_still_times_out_at_the_total_t
             await client.backups.get(501)
         elapsed = now() - started
 
-    assert 0.2 <= elapsed < 0.2 + SLACK, f"gave up after {elapsed:.3f}s"
+    assert elapsed >= 0.2, f"gave up early, after {elapsed:.3f}s"
     assert caught.value.request_may_have_reached_server is True
     # The headers had come and the body was flowing: each read was quick, and yet the
     # attempt as a whole ended at its limit.
     assert len(trickle.bytes_sent) == 1
     assert trickle.bytes_sent[0] >= 3, trickle.bytes_sent
     # The server saw the client hang up: it stopped trickling long before its own limit.
-    await until(lambda: api.in_flight == 0, timeout=2.0)
+    await until(lambda: api.in_flight == 0, timeout=10.0)
 
 
 @pytest.mark.parametrize("server", SLOW_SERVERS)
-async def test_a_slow_get_with_two_retries_sends_three_requests_each_with_its_own_deadline(
+async def test_a_slow_get_with_two_retries_sends_three_requests_each_with_its_own_limit(
     loopback: StartLoopback, server: str
 ) -> None:
     timeout = 0.1
@@ -213,14 +214,11 @@ async def test_a_slow_get_with_two_retries_sends_three_requests_each_with_its_ow
     assert api.routes() == ["GET backups/501/"] * 3
     assert client.stats.requests == {GET_ONE: 3}
     assert client.stats.retries == 2
-    # Three full deadlines, one after the other: none shortened by the one before.
-    assert 3 * timeout <= elapsed < 3 * timeout + SLACK, f"took {elapsed:.3f}s"
-    arrivals = [seen.arrived for seen in api.seen]
-    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
-    assert all(gap >= 0.9 * timeout for gap in gaps), gaps
+    # Three full limits, one after the other: none shortened by the one before.
+    assert elapsed >= 3 * timeout, f"took {elapsed:.3f}s"
 
 
-async def test_an_answer_that_comes_before_the_deadline_is_returned_not_cut_off(
+async def test_an_answer_that_comes_before_the_limit_is_returned_not_cut_off(
     loopback: StartLoopback,
 ) -> None:
     async def slowish(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
@@ -256,9 +254,12 @@ async def test_mixed_timeouts_on_one_client_each_fire_at_their_own_time(
     assert {end for end, _ in outcomes} == {"APITimeoutError"}
     shorts = [elapsed for _, elapsed in outcomes[:10]]
     longs = [elapsed for _, elapsed in outcomes[10:]]
-    assert all(0.1 <= elapsed < 0.1 + SLACK for elapsed in shorts), shorts
-    assert all(0.3 <= elapsed < 0.3 + SLACK for elapsed in longs), longs
-    assert len(api.seen) == 20
+    # Neither cut short by the other's limit, nor by the client's own 5 s.
+    assert all(elapsed >= 0.1 for elapsed in shorts), shorts
+    assert all(elapsed >= 0.3 for elapsed in longs), longs
+    # None sent twice. (Not all need have arrived: on a loaded machine a short limit
+    # may end an attempt before its request was even written.)
+    assert len(api.seen) <= 20
 
 
 @pytest.mark.parametrize("session_kind", ["own", "borrowed"])
@@ -270,11 +271,15 @@ async def test_a_connect_that_cannot_complete_times_out_as_certainly_unsent(
     # A borrowed session with a long limit of its own: the client's still applies.
     borrowed = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60, connect=60))
     options: dict[str, Any] = {"session": borrowed} if session_kind == "borrowed" else {}
+    # Our own session knows whether a connection was opened. A borrowed one relies on
+    # aiohttp's connect limit firing first, 5% of the timeout before the attempt's:
+    # long enough here (50 ms) to outlast what a loaded machine holds a process back.
+    timeout = 0.2 if session_kind == "own" else 1.0
     try:
         async with BackupsClient(
             "test-token",
             base_url=f"http://{host}:{port}/api/v1/",
-            timeout=0.2,
+            timeout=timeout,
             max_retries=0,
             **options,
         ) as client:
@@ -287,10 +292,9 @@ async def test_a_connect_that_cannot_complete_times_out_as_certainly_unsent(
         for sock in (*fillers, listener):
             sock.close()
 
-    # Opening a connection may take 95% of the timeout: aiohttp, not the deadline, ends it.
-    assert 0.2 * 0.95 <= elapsed < 0.2 + SLACK, f"gave up after {elapsed:.3f}s"
-    # aiohttp's own connect limit caught it, a little before the deadline: the request
-    # never left, so a create may be resent without reconciling.
+    # Opening a connection may take 95% of the timeout (aiohttp's own limit), no less.
+    assert elapsed >= timeout * CONNECT_SHARE, f"gave up after {elapsed:.3f}s"
+    # The request never left, so a create may be resent without reconciling.
     assert caught.value.request_may_have_reached_server is False
 
 
@@ -302,6 +306,10 @@ def block_the_event_loop(seconds: float) -> None:
 async def test_a_connect_timeout_under_a_loop_stalled_past_both_limits_stays_certainly_unsent() -> (
     None
 ):
+    """Held up past aiohttp's connect limit and the attempt's at once, both fire on the
+    same pass and the attempt's is seen: our own session's connector still knows no
+    connection was opened. (A borrowed session's cannot tell; there, this time-out is
+    reported as possibly sent, the safe side.)"""
     listener, fillers = unaccepting_listener()
     host, port = listener.getsockname()
     try:
@@ -309,8 +317,8 @@ async def test_a_connect_timeout_under_a_loop_stalled_past_both_limits_stays_cer
             "test-token", base_url=f"http://{host}:{port}/api/v1/", timeout=0.2, max_retries=0
         ) as client:
             call = asyncio.create_task(client.backups.get(501))
-            await asyncio.sleep(0.02)  # the connect is under way, its limit running
-            # Past both aiohttp's connect limit (0.19 s) and the deadline (0.202-0.204 s).
+            await asyncio.sleep(0.02)  # the connect is under way, its limits running
+            # Past both aiohttp's connect limit (0.19 s) and the attempt's (0.2 s).
             block_the_event_loop(0.3)
             with pytest.raises(APITimeoutError) as caught:
                 await call
@@ -318,11 +326,13 @@ async def test_a_connect_timeout_under_a_loop_stalled_past_both_limits_stays_cer
         for sock in (*fillers, listener):
             sock.close()
 
+    assert "timed out" in str(caught.value)
+    assert current().cancelling() == 0
     # The connection was never opened: the request certainly never left.
     assert caught.value.request_may_have_reached_server is False
 
 
-# == 4-7. cancellation: the deadline's is taken back, anybody else's goes through ======
+# == 4-7. cancellation: the limit's is taken back, anybody else's goes through =========
 
 
 async def test_after_a_caught_timeout_the_task_is_not_left_cancelling_and_runs_on_normally(
@@ -347,13 +357,13 @@ async def test_after_a_caught_timeout_the_task_is_not_left_cancelling_and_runs_o
             async with asyncio.timeout(0.01):
                 await asyncio.sleep(1)
         assert task.cancelling() == 0
-        # Nor does a deadline fire into the task's later work.
+        # Nor does a limit fire into the task's later work.
         await asyncio.sleep(0.15)
     assert task.cancelling() == 0
     assert len(api.seen) == 2
 
 
-async def test_finished_attempts_deadlines_never_fire_into_the_callers_later_work(
+async def test_finished_attempts_limits_never_fire_into_the_callers_later_work(
     loopback: StartLoopback,
 ) -> None:
     async def quick(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
@@ -363,14 +373,14 @@ async def test_finished_attempts_deadlines_never_fire_into_the_callers_later_wor
 
     async def get_then_linger(client: BackupsClient) -> str:
         backup = await client.backups.get(501)
-        # The slice's timer outlives the attempt; it must not cancel this task.
-        await asyncio.sleep(0.15)
+        # Past the limit the attempt had: it must not cancel this task.
+        await asyncio.sleep(0.3)
         assert current().cancelling() == 0
         return f"backup {backup.id}"
 
-    async with loopback_client(api, timeout=0.1, max_concurrency=50) as client:
+    async with loopback_client(api, timeout=0.25, max_concurrency=50) as client:
         tasks = [asyncio.create_task(get_then_linger(client)) for _ in range(50)]
-        await asyncio.wait(tasks, timeout=3.0)
+        await asyncio.wait(tasks)
 
     assert [ended_as(task) for task in tasks] == ["result"] * 50
     assert {task.result() for task in tasks} == {"backup 501"}
@@ -383,13 +393,13 @@ async def test_an_outside_cancel_of_a_slow_call_is_cancelled_error_never_a_timeo
     api = await loopback(slow_server(server))
     async with loopback_client(api, timeout=0.2, max_retries=2) as client:
         task = asyncio.create_task(client.backups.get(501))
-        await asyncio.wait_for(api.arrived.wait(), 2.0)  # the request is on the server
-        await asyncio.sleep(0.05)  # well into the attempt, before its deadline
+        await asyncio.wait_for(api.arrived.wait(), 10.0)  # the request is on the server
+        await asyncio.sleep(0.05)  # well into the attempt, before its limit
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         assert task.cancelled()
-        # Past the deadline the cancelled attempt had: nothing fires into this task.
+        # Past the limit the cancelled attempt had: nothing fires into this task.
         await asyncio.sleep(0.25)
     assert current().cancelling() == 0
     assert api.routes() == ["GET backups/501/"]  # a cancelled call is not retried
@@ -409,7 +419,7 @@ async def test_the_callers_shorter_asyncio_timeout_raises_its_own_timeout_error(
 
     assert type(caught.value) is TimeoutError  # asyncio.timeout's, not the client's
     assert not isinstance(caught.value, APIConnectionError)
-    assert 0.1 <= elapsed < 0.1 + SLACK
+    assert elapsed >= 0.1
     assert current().cancelling() == 0
     assert len(api.seen) == 1
 
@@ -427,14 +437,14 @@ async def test_the_clients_shorter_timeout_raises_api_timeout_error_inside_a_lon
         assert not scope.expired()  # the caller's block did not fire
 
     assert caught.value.request_may_have_reached_server is True
-    assert 0.1 <= elapsed < 0.1 + SLACK
+    assert elapsed >= 0.1
     assert current().cancelling() == 0
 
 
-async def test_asyncio_timeouts_expiring_together_with_the_deadline_end_in_one_timeout_or_other(
+async def test_asyncio_timeouts_expiring_together_with_the_clients_end_in_one_timeout_or_other(
     loopback: StartLoopback,
 ) -> None:
-    """Caller's limits spread across the instant the deadlines fire: whichever wins,
+    """Caller's limits spread across the instant the client's fire: whichever wins,
     the call ends in TimeoutError or APITimeoutError, never a bare CancelledError, and
     the task is left with no cancellation pending."""
     api = await loopback(stalling)
@@ -451,10 +461,10 @@ async def test_asyncio_timeouts_expiring_together_with_the_deadline_end_in_one_t
         return outcome
 
     async with loopback_client(api, timeout=timeout, max_retries=0, max_concurrency=60) as client:
-        # From 5 ms before the deadline to 10 ms after, in steps of a quarter millisecond.
+        # From 5 ms before the client's limit to 10 ms after, in quarter milliseconds.
         owns = [timeout - 0.005 + step * 0.00025 for step in range(60)]
         tasks = [asyncio.create_task(under_own_timeout(client, own)) for own in owns]
-        await asyncio.wait(tasks, timeout=3.0)
+        await asyncio.wait(tasks)
 
     ends = [ended_as(task) for task in tasks]
     assert ends == ["result"] * len(tasks), ends
@@ -463,17 +473,15 @@ async def test_asyncio_timeouts_expiring_together_with_the_deadline_end_in_one_t
     assert "TimeoutError" in outcomes  # the earliest own limits came first
 
 
-async def test_outside_cancels_landing_as_deadlines_fire_are_never_lost(
+async def test_outside_cancels_landing_as_limits_fire_are_never_lost(
     loopback: StartLoopback,
 ) -> None:
     """50 calls time out together; half are cancelled from outside in the very instants
-    the deadlines fire (on the slice boundaries, where the shared timers run) and around.
-    A cancel asked of a call still running always ends it cancelled; no call ends with a
-    result, and no call nobody cancelled ends cancelled."""
+    their limits fire and around. A cancel asked of a call still running always ends it
+    cancelled; no call ends with a result, and no call nobody cancelled ends cancelled."""
     api = await loopback(stalling)
     loop = asyncio.get_running_loop()
     timeout = 0.1
-    width = timeout * 0.01  # the deadlines' slices: their timers run on these instants
     cancelled_live: list[int] = []
 
     async with loopback_client(api, timeout=timeout, max_retries=0, max_concurrency=50) as client:
@@ -488,12 +496,13 @@ async def test_outside_cancels_landing_as_deadlines_fire_are_never_lost(
                     cancelled_live.append(index)
                     task.cancel()
 
-            first_boundary = math.ceil((loop.time() + timeout) / width) - 2
+            # From 2 ms before the limits fire to 10 ms after, in half milliseconds.
+            fire = loop.time() + timeout
             handles = [
-                loop.call_at((first_boundary + n // 2) * width, cancel, index)
+                loop.call_at(fire - 0.002 + n * 0.0005, cancel, index)
                 for n, index in enumerate(victims)
             ]
-            await asyncio.wait(tasks, timeout=3.0)
+            await asyncio.wait(tasks)
             for handle in handles:
                 handle.cancel()
 
@@ -510,7 +519,7 @@ async def test_outside_cancels_landing_as_deadlines_fire_are_never_lost(
 async def test_a_call_made_while_its_task_is_being_cancelled_times_out_and_keeps_that_cancel(
     loopback: StartLoopback,
 ) -> None:
-    """Cleanup code (an ``except CancelledError`` block) calling the API: its deadline
+    """Cleanup code (an ``except CancelledError`` block) calling the API: its limit
     still reports APITimeoutError, and the task's own pending cancellation survives."""
     api = await loopback(stalling)
     seen_in_cleanup: list[str] = []
@@ -533,7 +542,7 @@ async def test_a_call_made_while_its_task_is_being_cancelled_times_out_and_keeps
         await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(task, 2.0)
+            await asyncio.wait_for(task, 10.0)
         assert task.cancelled()
 
     assert seen_in_cleanup == ["APITimeoutError", "cancelling 1"]
@@ -562,131 +571,84 @@ async def test_a_taskgroup_tearing_down_cancels_slower_calls_and_reports_only_th
     # (Python 3.11's TaskGroup itself leaves its task's cancelling() at 1 here.)
     assert [type(error) for error in caught.value.exceptions] == [APITimeoutError]
     assert [ended_as(task) for task in slower] == ["cancelled"] * 5
-    assert 0.1 <= elapsed < 0.1 + SLACK, f"took {elapsed:.3f}s"
+    assert elapsed >= 0.1, f"took {elapsed:.3f}s"
     assert len(api.seen) == 6
 
 
-# == 8. attempts timing out together share timers ======================================
+# == 8. many limits at once, and the memory they hold ==================================
 
 
-class DeadlineTimerCountingLoop(asyncio.SelectorEventLoop):
-    """An event loop that counts the timers a ``Deadlines`` object schedules."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.deadline_timers = 0
-
-    def call_at(  # type: ignore[override]
-        self,
-        when: float,
-        callback: Callable[..., object],
-        *args: Any,
-        context: contextvars.Context | None = None,
-    ) -> asyncio.TimerHandle:
-        if type(getattr(callback, "__self__", None)).__name__ == "Deadlines":
-            self.deadline_timers += 1
-        return super().call_at(when, callback, *args, context=context)
-
-
-@contextmanager
-def counting_runner() -> Iterator[tuple[asyncio.Runner, DeadlineTimerCountingLoop]]:
-    with asyncio.Runner(loop_factory=DeadlineTimerCountingLoop) as runner:
-        loop = runner.get_loop()
-        assert isinstance(loop, DeadlineTimerCountingLoop)
-        yield runner, loop
-
-
-@asynccontextmanager
-async def own_loopback(handler: Handler) -> AsyncIterator[LoopbackAPI]:
-    """The ``loopback`` fixture's server, for a test that runs its own event loop."""
-    api = LoopbackAPI(handler)
-    await api.start()
-    try:
-        yield api
-    finally:
-        await api.close()
-
-
-def test_200_gets_timing_out_together_share_a_few_timers_and_the_client_works_after() -> None:
+async def test_200_gets_timing_out_together_all_time_out_and_the_client_works_after(
+    loopback: StartLoopback,
+) -> None:
     async def stalled_or_quick(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
         if request.path.endswith("/499/"):
             return json_response(BACKUP_499)
         return await api.stall()
 
-    async def scenario(loop: DeadlineTimerCountingLoop) -> None:
-        timeout = 0.2
-        # When each attempt really began, seen through aiohttp's public tracing.
-        starts: list[float] = []
-
-        async def on_request_start(
-            session: aiohttp.ClientSession,
-            context: object,
-            params: aiohttp.TraceRequestStartParams,
-        ) -> None:
-            starts.append(loop.time())
-
-        tracing = aiohttp.TraceConfig()
-        tracing.on_request_start.append(on_request_start)
-        async with (
-            own_loopback(stalled_or_quick) as api,
-            loopback_client(
-                api,
-                timeout=timeout,
-                max_retries=0,
-                max_concurrency=200,
-                trace_configs=[tracing],
-            ) as client,
-        ):
-            started = loop.time()
-            outcomes = await asyncio.gather(
-                *(client.backups.get(501) for _ in range(200)), return_exceptions=True
-            )
-            elapsed = loop.time() - started
-            burst_timers = loop.deadline_timers
-
-            ends = {type(outcome).__name__ for outcome in outcomes}
-            assert ends == {"APITimeoutError"}, ends
-            assert timeout <= elapsed < timeout + 0.6, f"took {elapsed:.3f}s"
-            assert client.stats.requests == {GET_ONE: 200}
-            # One timer per slice (1% of the timeout) in which attempts began, however
-            # many began in it: far fewer than one per attempt.
-            spread = max(starts) - min(starts)
-            # (+3: the slices an interval of that length can touch, and one for the
-            # microseconds between a deadline's start and aiohttp's trace of it.)
-            slices = int(spread / (timeout * 0.01)) + 3
-            assert burst_timers <= slices, f"{burst_timers} timers over {spread * 1000:.1f} ms"
-            assert burst_timers <= 20, f"{burst_timers} deadline timers for 200 attempts"
-
-            # The client works afterwards (given time enough on a loaded machine).
-            backup = await client.with_options(timeout=5.0).backups.get(499)
-            assert backup.id == 499
-            assert backup.description == BACKUP_499["description"]
-
-    with counting_runner() as (runner, loop):
-        runner.run(scenario(loop))
-
-
-def test_1000_sequential_fast_gets_reuse_a_handful_of_deadline_timers() -> None:
-    async def quick(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
-        return json_response(BACKUP)
-
-    async def scenario(loop: DeadlineTimerCountingLoop) -> None:
-        timeout = 10.0
-        async with own_loopback(quick) as api, loopback_client(api, timeout=timeout) as client:
-            started = loop.time()
-            for _ in range(1000):
-                backup = await client.backups.get(501)
-                assert backup.id == 501
-            elapsed = loop.time() - started
-            assert client.stats.requests == {GET_ONE: 1000}
-        # One timer per slice the flow passed through, not one per request.
-        slices_crossed = elapsed / (timeout * 0.01) + 2
-        assert loop.deadline_timers <= min(10, slices_crossed), (
-            f"{loop.deadline_timers} deadline timers for 1000 requests in {elapsed:.2f}s"
+    api = await loopback(stalled_or_quick)
+    async with loopback_client(api, timeout=0.2, max_retries=0, max_concurrency=200) as client:
+        started = now()
+        outcomes = await asyncio.gather(
+            *(client.backups.get(501) for _ in range(200)), return_exceptions=True
         )
+        elapsed = now() - started
 
-    with counting_runner() as (runner, loop):
-        runner.run(scenario(loop))
+        assert {type(outcome).__name__ for outcome in outcomes} == {"APITimeoutError"}
+        assert elapsed >= 0.2, f"took {elapsed:.3f}s"
+        assert client.stats.requests == {GET_ONE: 200}
+        assert current().cancelling() == 0
+        # The client works afterwards (given time enough on a loaded machine).
+        backup = await client.with_options(timeout=5.0).backups.get(499)
+        assert backup.id == 499
+        assert backup.description == BACKUP_499["description"]
+
+
+# 10,000 requests, half of them traced: seconds on a loaded machine, not a fraction.
+@pytest.mark.timeout(300)
+async def test_5000_calls_each_with_its_own_timeout_hold_no_memory_once_they_end() -> None:
+    """A program that computes its timeouts (``with_options(timeout=t)`` with a new
+    ``t`` each call) must not grow with the number of distinct values: nothing is kept
+    per timeout once its call ended. Measured with tracemalloc around 5,000 calls, after
+    enough warm-up calls to fill every bounded record the client keeps (the rate
+    governor remembers the last 4,096 sends and answers) and the caches of aiohttp and
+    yarl; the server keeps no record of what it answered (the ``loopback`` fixture's
+    would be measured)."""
+    body = json.dumps(BACKUP).encode()
+
+    async def quick(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/api/v1/backups/{id}/", quick)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+
+    async def calls(client: BackupsClient, first: int, count: int) -> None:
+        for n in range(first, first + count):
+            # Long enough never to fire: the test is about memory, not time.
+            backup = await client.with_options(timeout=60.0 + n / 1_000).backups.get(501)
+            assert backup.id == 501
+
+    try:
+        base_url = str(server.make_url("/api/v1/"))
+        async with BackupsClient("test-token", base_url=base_url, max_retries=0) as client:
+            await calls(client, 0, 4_500)
+            gc.collect()
+            tracemalloc.start()
+            try:
+                before = tracemalloc.get_traced_memory()[0]
+                await calls(client, 10_000, 5_000)
+                gc.collect()
+                grown = tracemalloc.get_traced_memory()[0] - before
+            finally:
+                tracemalloc.stop()
+            assert client.stats.requests == {GET_ONE: 9_500}
+    finally:
+        await server.close()
+
+    # The old per-client cache of timeouts and the shared deadline timers held +5 MB.
+    assert grown < 300_000, f"{grown:,} bytes still held after 5,000 distinct timeouts"
 
 
 # == 9-10. the connections, and a borrowed session ====================================
@@ -743,7 +705,7 @@ async def test_a_borrowed_session_with_a_60s_total_timeout_is_still_bounded_by_t
     finally:
         await borrowed.close()
 
-    assert 0.2 <= elapsed < 1.0, f"took {elapsed:.3f}s"
+    assert elapsed >= 0.2, f"took {elapsed:.3f}s"
     assert caught.value.request_may_have_reached_server is True
     assert api.routes() == ["GET backups/501/"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -39,9 +38,11 @@ def state(clock: Clock) -> BackupsState:
 
 
 def test_clock_runs_from_real_time_in_utc() -> None:
+    before = datetime.now(UTC)
     now = Clock().now()
+    after = datetime.now(UTC)
     assert now.tzinfo is UTC
-    assert abs((now - datetime.now(UTC)).total_seconds()) < 1
+    assert before <= now <= after
 
 
 def test_advance_moves_a_running_clock_forward() -> None:
@@ -270,18 +271,13 @@ def test_pages_agree_with_a_brute_force_filter(
             assert paged == expected
 
 
-def test_paging_a_small_filter_of_a_large_fleet_does_not_scan_every_backup() -> None:
+def test_paging_a_small_filter_of_a_large_fleet_finds_just_its_backups() -> None:
+    # How fast (the index, not a scan of every backup): benchmarks/bench_fake_state.py.
     state = BackupsState(sample_data=False)
     state.add_fleet(20_000)
-    for server_id in range(1, 6):
-        state.create_backup(server_id)
-    started = time.perf_counter()
-    for _ in range(2_000):
-        total, page = state.page(backup_type="manual", limit=100)
-    elapsed = time.perf_counter() - started
-    assert (total, len(page)) == (5, 5)
-    # Scanning 20,000 backups per page would take seconds here; the index takes ms.
-    assert elapsed < 0.5
+    made = [state.create_backup(server_id).id for server_id in range(1, 6)]
+    total, page = state.page(backup_type="manual", limit=100)
+    assert (total, sorted(backup.id for backup in page)) == (5, sorted(made))
 
 
 def test_a_fleet_reaching_the_sample_server_steps_around_it_and_keeps_its_size(
@@ -402,18 +398,14 @@ def test_status_counts_agree_with_a_brute_force_count(
         assert state.status_counts() == brute_force_counts(state)
 
 
-def test_stats_of_a_large_fleet_cost_no_walk_over_the_backups() -> None:
+def test_stats_of_a_large_fleet_count_every_backup() -> None:
     state = BackupsState(clock=Clock(start=START, frozen=True), backup_seconds=10)
     state.add_fleet(20_000)
     for server_id in range(1, 20_001):
         state.create_backup(server_id)
-    started = time.perf_counter()
-    for _ in range(1_000):
-        stats = state.stats()
-    elapsed = time.perf_counter() - started
+    stats = state.stats()
     assert stats["backups"] == {"in_progress": 20_000, "completed": 20_003, "failed": 0}
-    # Walking 40,000 backups per call would take seconds here; the tally takes ms.
-    assert elapsed < 0.5
+    # How fast (a running tally, not a walk): benchmarks/bench_fake_state.py.
 
 
 # -- views without a socket ------------------------------------------------------------

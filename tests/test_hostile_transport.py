@@ -24,7 +24,6 @@ import random
 import re
 import secrets
 import socket
-import time
 import traceback
 import tracemalloc
 import zlib
@@ -329,21 +328,20 @@ async def test_an_answer_here_whole_at_once_yet_past_the_cap_inflated_is_refused
     assert "max_response_bytes" in str(result)
 
 
-async def test_endless_chunked_body_fails_within_a_second_in_bounded_memory(
+async def test_endless_chunked_body_fails_at_the_cap_in_bounded_memory(
     loopback: Start,
 ) -> None:
     async def endless(request: web.Request, api: LoopbackAPI) -> web.StreamResponse:
         return await send_body(request, b'{"id": 501, "description": "', None, mode="chunked")
 
     api = await loopback(endless)
+    # A timeout far past what reading the cap takes: the cap, not the clock, ends it.
     async with hostile_client(
-        api.base_url, max_response_bytes=CAP, max_retries=0, timeout=1.5
+        api.base_url, max_response_bytes=CAP, max_retries=0, timeout=60
     ) as client:
         tracemalloc.start()
         try:
-            started = time.monotonic()
             result = await outcome(client.backups.get(501))
-            elapsed = time.monotonic() - started
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
@@ -351,21 +349,22 @@ async def test_endless_chunked_body_fails_within_a_second_in_bounded_memory(
     assert peak < 16 * MiB, f"peak {peak / MiB:.1f} MiB of Python allocations"
     assert isinstance(result, ResponseValidationError), describe(result)
     assert "max_response_bytes" in str(result)
-    assert elapsed < 1.0
 
 
 async def test_content_length_beyond_the_cap_fails_before_the_body_arrives(
     loopback: Start,
 ) -> None:
     api = await loopback(declares_10_gib)
-    async with hostile_client(api.base_url, max_response_bytes=CAP, max_retries=0) as client:
-        started = time.monotonic()
+    # The server sends ten bytes and then holds on: only the declared length, read with
+    # the headers, can end the call before this timeout.
+    async with hostile_client(
+        api.base_url, max_response_bytes=CAP, max_retries=0, timeout=60
+    ) as client:
         result = await outcome(client.backups.get(501))
-        elapsed = time.monotonic() - started
 
     assert isinstance(result, ResponseValidationError), describe(result)
+    assert "declares 10737418240 bytes" in str(result)
     assert "max_response_bytes" in str(result)
-    assert elapsed < 0.5
     assert len(api.seen) == 1
 
 
@@ -573,15 +572,15 @@ async def test_absurd_retry_after_retries_or_raises_the_status_error_never_a_raw
 
     api = await loopback(throttled_once)
     async with hostile_client(api.base_url, max_retries=2, max_retry_after=1.0) as client:
-        started = time.monotonic()
         result = await outcome(CALLS[op](client))
-        elapsed = time.monotonic() - started
+        # No absurd value was taken for a pause (one past max_retry_after fails at once,
+        # garbage means no hint); a wait on one would hang the test instead.
+        assert client.stats.rate_limit_pauses == 0
 
     allowed: tuple[type, ...] = (SUCCESS[op], RateLimitError if status == 429 else ServerError)
     if len(value) > 8_190:
         allowed += (APIConnectionError,)
     assert isinstance(result, allowed), describe(result)
-    assert elapsed < 1.0
 
 
 DATES = {

@@ -2,8 +2,10 @@
 
 Every scenario runs on a real loopback server (the ``loopback`` fixture) and asserts
 what went over the wire. Each server stops misbehaving on its own after a while (an
-endless list ends after 60 pages, say), and every call runs under a short guard, so a
-missing protection makes its test fail quickly instead of hanging the suite.
+endless list ends after 60 pages, say), and every call runs under a guard, so a
+missing protection makes its test fail instead of hanging the suite. The guard is far
+past what any call here takes, even on a loaded machine: time is bounded from below
+only, and a promise to be quick is checked by what went over the wire.
 """
 
 from __future__ import annotations
@@ -40,13 +42,18 @@ T = TypeVar("T")
 FAST = {"poll_interval": 0.01, "max_poll_interval": 0.02}
 
 
-async def within(seconds: float, awaitable: Awaitable[T]) -> T:
-    """Await, but fail the test (not hang it) when it outlives ``seconds``."""
+# Only a hang comes near it: every call here takes milliseconds to a second or so.
+HANG = 30.0
+
+
+async def within(awaitable: Awaitable[T]) -> T:
+    """Await, but fail the test (not hang the suite) if it is still running after
+    :data:`HANG` seconds."""
     try:
-        async with asyncio.timeout(seconds):
+        async with asyncio.timeout(HANG):
             return await awaitable
     except TimeoutError:
-        pytest.fail(f"still running after {seconds}s")
+        pytest.fail(f"still running after {HANG}s")
 
 
 def backup_json(
@@ -131,7 +138,7 @@ async def test_list_with_an_endless_next_chain_past_its_count_raises_after_a_few
     api = await loopback(endless_list(3))
     async with loopback_client(api) as client:
         with pytest.raises(ResponseValidationError):
-            await within(5, client.backups.list())
+            await within(client.backups.list())
     # ceil(3 / 1) pages, plus a little slack: never the 60 the server would hand out.
     assert 3 <= len(api.seen) < 10
 
@@ -148,7 +155,7 @@ async def test_iter_with_an_endless_next_chain_past_its_count_raises_after_a_few
 
     async with loopback_client(api) as client:
         with pytest.raises(ResponseValidationError):
-            await within(5, drain(client))
+            await within(drain(client))
     assert 3 <= len(api.seen) < 10
     assert len(got) < 10
 
@@ -172,7 +179,7 @@ async def test_list_whose_next_differs_from_a_read_page_only_by_fragment_is_a_lo
     api = await loopback(handler)
     async with loopback_client(api) as client:
         with pytest.raises(ResponseValidationError):
-            await within(5, client.backups.list())
+            await within(client.backups.list())
     assert api.paths() == ["GET /api/v1/backups/", "GET /api/v1/backups/?page=2"]
 
 
@@ -186,7 +193,7 @@ async def test_list_whose_next_is_the_first_page_with_a_fragment_is_a_loop_caugh
     api = await loopback(handler)
     async with loopback_client(api) as client:
         with pytest.raises(ResponseValidationError):
-            await within(5, client.backups.list())
+            await within(client.backups.list())
     # The link names the page already read: nothing needs sending to know it loops.
     assert api.paths() == ["GET /api/v1/backups/"]
 
@@ -197,7 +204,7 @@ async def test_list_of_a_bare_json_array_without_count_still_works(loopback: Any
 
     api = await loopback(handler)
     async with loopback_client(api) as client:
-        backups = await within(5, client.backups.list())
+        backups = await within(client.backups.list())
     assert [b.id for b in backups] == [1, 2]
     assert len(api.seen) == 1
 
@@ -210,7 +217,7 @@ async def test_list_of_pages_without_a_count_field_reads_every_page(loopback: An
 
     api = await loopback(handler)
     async with loopback_client(api) as client:
-        backups = await within(5, client.backups.list())
+        backups = await within(client.backups.list())
         streamed = [b.id async for b in client.backups.iter()]
     assert [b.id for b in backups] == [1, 2, 3]
     assert streamed == [1, 2, 3]
@@ -220,7 +227,7 @@ async def test_list_of_pages_without_a_count_field_reads_every_page(loopback: An
 async def test_a_legit_five_page_list_of_count_five_reads_all_five_pages(loopback: Any) -> None:
     api = await loopback(endless_list(5, stop_after=5))
     async with loopback_client(api) as client:
-        backups = await within(5, client.backups.list())
+        backups = await within(client.backups.list())
         streamed = [b.id async for b in client.backups.iter()]
     assert [b.id for b in backups] == [1, 2, 3, 4, 5]
     assert streamed == [1, 2, 3, 4, 5]
@@ -251,12 +258,12 @@ async def test_a_wait_that_timed_out_mid_listing_leaves_no_poller_paging_on(
     async with loopback_client(api, timeout=1.0) as client:
         with pytest.raises(WaitTimeoutError):
             await within(
-                2, client.backups.wait_until_completed(in_progress(42, 7), timeout=0.3, **FAST)
+                client.backups.wait_until_completed(in_progress(42, 7), timeout=0.3, **FAST)
             )
         during = len(api.seen)
         await asyncio.sleep(0.3)
         after = len(api.seen)
-    assert during > 5  # the wait really was paging through the list
+    assert during >= 2  # the wait really was paging through the list
     assert after - during <= 1, f"{after - during} requests after the only wait gave up"
 
 
@@ -274,12 +281,13 @@ async def test_create_against_a_server_that_never_answers_sends_few_requests_and
     async with loopback_client(api, timeout=0.1, max_retries=max_retries) as client:
         started = time.monotonic()
         with pytest.raises(BackupsError):
-            await within(5, client.backups.create(12345, description="never answered"))
+            await within(client.backups.create(12345, description="never answered"))
         elapsed = time.monotonic() - started
     # At most (max_retries + 1) x (the POST + its reconcile read) requests in all.
     assert sum(1 for seen in api.seen if seen.method == "POST") >= 1
     assert len(api.seen) <= most, api.paths()
-    assert elapsed < 3
+    # Each attempt was given its whole timeout.
+    assert elapsed >= 0.1
 
 
 # -- 4. waits honour max_retry_after --------------------------------------------------
@@ -296,12 +304,11 @@ async def test_wait_raises_rate_limit_error_promptly_for_a_retry_after_past_max_
     api = await loopback(throttled)
     target: Backup | int = 501 if given == "id" else in_progress(501, 12345)
     async with loopback_client(api, max_retry_after=1) as client:
-        started = time.monotonic()
         with pytest.raises(RateLimitError) as caught:
-            await within(1.5, client.backups.wait_until_completed(target, timeout=60, **FAST))
-        elapsed = time.monotonic() - started
+            await within(client.backups.wait_until_completed(target, timeout=60, **FAST))
+        # The client took no pause for it: it raised at once.
+        assert client.stats.rate_limit_pauses == 0
     assert caught.value.retry_after == 86400
-    assert elapsed < 1
     # A pause the client will not take is not sent into again and again.
     assert 1 <= len(api.seen) <= 2, api.paths()
 
@@ -320,11 +327,13 @@ async def test_wait_on_an_unreachable_api_fails_fast_with_a_connection_error(giv
         retry_backoff=0,
         max_retry_backoff=0,
     ) as client:
-        started = time.monotonic()
+        # Not ridden out until the wait's own limit (which the guard would meet first):
+        # a connection error fails it (an outage after a good read is ridden out
+        # instead, as the next test shows).
         with pytest.raises(APIConnectionError):
-            await within(1.5, client.backups.wait_until_completed(target, timeout=30, **FAST))
-        elapsed = time.monotonic() - started
-    assert elapsed < 1
+            await within(client.backups.wait_until_completed(target, timeout=600, **FAST))
+        # The first read and its one retry, then no more.
+        assert client.stats.total_requests == 2
 
 
 @pytest.mark.parametrize("outage", ["503", "drop"])
@@ -341,17 +350,18 @@ async def test_wait_rides_out_an_outage_after_a_good_read_and_reports_its_last_e
 
     caplog.set_level(logging.INFO, logger="asyncbackups")
     api = await loopback(handler)
-    async with loopback_client(api, timeout=0.2, max_retries=1) as client:
+    # A request timeout no answer here comes near: the first, good, read must not be
+    # lost to a loaded machine, or the wait would fail at once (nothing read yet).
+    async with loopback_client(api, timeout=5.0, max_retries=1) as client:
         started = time.monotonic()
         with pytest.raises(WaitTimeoutError) as caught:
             await within(
-                1.5,
                 client.backups.wait_until_completed(
-                    501, timeout=0.5, poll_interval=0.01, max_poll_interval=0.05
+                    501, timeout=0.75, poll_interval=0.01, max_poll_interval=0.05
                 ),
             )
         elapsed = time.monotonic() - started
-    assert elapsed >= 0.45  # ridden out until the deadline, not given up on
+    assert elapsed >= 0.75  # ridden out until the deadline, not given up on
     assert len(api.seen) > 2  # polling went on through the outage
     assert caught.value.backup is not None
     assert caught.value.backup.id == 501
@@ -423,12 +433,16 @@ async def test_one_hostile_answer_fails_only_the_wait_that_read_it_the_other_99_
 ) -> None:
     api = await loopback(fleet_api(hostile))
     targets = [in_progress(1000 + server, server) for server in range(1, FLEET + 1)]
-    async with loopback_client(api, timeout=0.5, max_retries=1) as client:
+    # Limits no healthy answer comes near: the 99 complete after the third list read,
+    # however slowly the machine runs. The hostile wait may ride its answer out until
+    # its own, shorter, limit.
+    async with loopback_client(api, timeout=5.0, max_retries=1) as client:
         outcomes = await within(
-            6,
             asyncio.gather(
                 *(
-                    client.backups.wait_until_completed(target, timeout=1.5, **FAST)
+                    client.backups.wait_until_completed(
+                        target, timeout=1.5 if target.id == HOSTILE_BACKUP else 20, **FAST
+                    )
                     for target in targets
                 ),
                 return_exceptions=True,
@@ -472,7 +486,7 @@ async def test_delete_that_deleted_then_dropped_succeeds_after_the_silent_repeat
     async with loopback_client(api, max_retries=2) as client:
         await client.backups.get(501)  # opens the kept-alive connection the DELETE reuses
         try:
-            result = await within(5, client.backups.delete(7))
+            result = await within(client.backups.delete(7))
         except NotFoundError as error:
             result = error
     # The first try, aiohttp's silent repeat (503), and the SDK's own retry (404).
@@ -526,7 +540,6 @@ async def test_a_list_page_that_vanished_mid_round_is_confirmed_by_detail_and_wa
     api = await loopback(vanishing_page_api(gone=set()))
     async with loopback_client(api) as client:
         done = await within(
-            5,
             asyncio.gather(
                 *(
                     client.backups.wait_until_completed(in_progress(b, s), timeout=3, **FAST)
@@ -548,7 +561,6 @@ async def test_a_vanished_list_page_and_a_404_detail_route_mean_that_backup_is_g
     api = await loopback(vanishing_page_api(gone={11}))
     async with loopback_client(api) as client:
         gone, done = await within(
-            5,
             asyncio.gather(
                 *(
                     client.backups.wait_until_completed(in_progress(b, s), timeout=3, **FAST)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import time
 import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -220,6 +219,16 @@ def logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
     return any(text in record.getMessage() for record in caplog.records)
 
 
+async def ends_in_a_few_loop_turns(*tasks: asyncio.Task[Any]) -> bool:
+    """Whether the tasks end within a few passes of the event loop: "at once", counted
+    in what the loop did rather than in seconds, so a loaded machine cannot fail it."""
+    for _ in range(20):
+        if all(task.done() for task in tasks):
+            return True
+        await asyncio.sleep(0)
+    return all(task.done() for task in tasks)
+
+
 async def test_cancelling_during_a_retry_after_wait_stops_at_once(
     scripted_api: LoopbackAPI, scripted_client: BackupsClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -228,12 +237,10 @@ async def test_cancelling_during_a_retry_after_wait_stops_at_once(
     caplog.set_level(logging.INFO, logger="asyncbackups")
     call = asyncio.create_task(scripted_client.backups.get(501))
     await until(lambda: logged(caplog, "retrying"))  # the 30 s wait has begun
-    started = time.monotonic()
     call.cancel()
+    assert await ends_in_a_few_loop_turns(call)  # not after the 30 s the wait would last
     with pytest.raises(asyncio.CancelledError):
         await call
-    # Far below the 30 s the wait would last.
-    assert time.monotonic() - started < 5.0
     assert (await scripted_client.backups.get(501)).id == 501
     assert scripted_api.routes() == ["GET backups/501/"] * 2
 
@@ -251,14 +258,13 @@ async def test_cancelling_a_call_held_by_the_client_wide_pause_stops_at_once(
     held = asyncio.create_task(scripted_client.backups.get(499))
     await asyncio.sleep(0.05)  # room for the held call to go out, were it not held
     assert not held.done()
-    started = time.monotonic()
     held.cancel()
     limited.cancel()
+    # Not after the 30 s the pause would last.
+    assert await ends_in_a_few_loop_turns(held, limited)
     for task in (held, limited):
         with pytest.raises(asyncio.CancelledError):
             await task
-    # Far below the 30 s the pause would last.
-    assert time.monotonic() - started < 5.0
     assert scripted_api.routes() == ["GET backups/501/"]
     await scripted_client.aclose()
 

@@ -7,7 +7,7 @@ tests drive the call logic with a stub that answers from a list.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from typing import Protocol
 
 from yarl import URL
@@ -22,7 +22,8 @@ __all__ = ["Request", "Transport"]
 class Request:
     """One request of a call, sent as is on every attempt.
 
-    ``route`` names it for the statistics (``"GET backups/{id}/"``); ``headers`` are the
+    ``route`` names it for the statistics (``"GET backups/{id}/"``); ``params`` is the
+    query of a URL that has none (a next-page link carries its own); ``headers`` are the
     request's own (the transport adds the token and the client's). ``data`` is a JSON
     body, serialized once so every attempt sends the same bytes. ``lane`` tells the rate
     governor whose request it is; ``patient`` calls (a fleet's creates, the poller's
@@ -85,10 +86,6 @@ class Transport(Protocol):
         """``text`` with every trace of the token replaced by ``***``."""
         ...
 
-    def send(self, request: Request, options: ClientOptions) -> Awaitable[Response]:
-        """One attempt of ``request`` under ``options`` (timeout, body cap, headers).
-
-        An ``async def`` implements it; so does a function that checks at once and
-        hands back a coroutine.
-        """
+    async def send(self, request: Request, options: ClientOptions) -> Response:
+        """One attempt of ``request`` under ``options`` (timeout, body cap, headers)."""
         ...

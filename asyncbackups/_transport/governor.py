@@ -27,7 +27,6 @@ from .._core.rate_limits import (
     RateLimitInfo,
     RateState,
     parse_rate_limit,
-    states_a_limit,
 )
 
 __all__ = ["POLL_SHARE", "Governor", "Lane", "Pacer"]
@@ -101,9 +100,6 @@ class Governor:
         state = self.state
         if not (self._queues[Lane.CALL] or self._queues[Lane.POLL]):
             now = self._now()
-            if state.free and now >= state.paused_until:
-                state.take(now)  # nothing to pace: the common case, kept short
-                return
             if state.delay(now) <= 0.0:
                 state.grant(now)
                 return
@@ -134,12 +130,6 @@ class Governor:
         self, status: int, headers: Mapping[str, str], retry_after: float | None
     ) -> RateLimitInfo | None:
         """Learn from an answer; ``retry_after`` is the pause to honour (already capped)."""
-        state = self.state
-        if status != 429 and state.free and not states_a_limit(headers):
-            state.passed(self._now())  # nothing to learn: the common case, kept short
-            if self._timer is not None or self._queues[Lane.CALL] or self._queues[Lane.POLL]:
-                self._dispatch()
-            return None
         info = parse_rate_limit(headers, self._wall())
         throttled = status == 429
         before = self.state.rate(self._now())

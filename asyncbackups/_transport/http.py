@@ -1,25 +1,43 @@
 """The one module that touches aiohttp: the session, and one attempt of a request.
 
 Per attempt it applies, in this order: the rate governor (which holds the client-wide
-429 pause), the concurrency cap, the request (with the token added at the last moment),
-same-origin redirects for reads, and the body cap; aiohttp's failures leave as
-``APIConnectionError``/``APITimeoutError`` with the token scrubbed and no aiohttp
-exception attached. Retrying, reconciling and
-decoding are the call's business (:mod:`asyncbackups._calls.call`), not this module's.
+429 pause), the concurrency cap, the time limit, the request (with the token added at
+the last moment), same-origin redirects for reads, and the body cap; aiohttp's failures
+leave as ``APIConnectionError``/``APITimeoutError`` with the token scrubbed and no
+aiohttp exception attached. Retrying, reconciling and decoding are the call's business
+(:mod:`asyncbackups._calls.call`), not this module's.
+
+Time limits. Each attempt runs inside ``asyncio.timeout(options.timeout)``: a server
+that never answers, or trickles its body, is given up on at the timeout. A cancellation
+from anyone else (the caller, their own ``asyncio.timeout``, a TaskGroup) is never
+taken for a time-out: ``asyncio.timeout`` only turns its own into ``TimeoutError``.
+A time-out is reported with ``request_may_have_reached_server=False`` when no connection
+had been opened for the attempt: the request certainly never left. Our own session's
+connector tells each attempt when aiohttp takes a connection for it
+(:class:`_CountingConnector`), so this holds however late the loop runs. A borrowed
+session's connector is its owner's: there, a connect still under way is ended by
+aiohttp's own connect limit, a little before the attempt's (:data:`_CONNECT_SHARE`),
+which reports it as such; if the loop is held up past both limits at once, the
+time-out is reported as possibly sent, the safe side (a create reconciles before it is
+sent again).
+
+aiohttp repeats a GET or DELETE once, silently, when a kept-alive connection drops: the
+same count of connections shows it (two for one attempt), so a delete knows its first
+try may have acted. On a borrowed session the repeat goes unseen: a DELETE whose first
+try acted and whose silent repeat met 404 raises ``NotFoundError``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import enum
 import logging
 import math
 import sys
 import urllib.request
-from collections import deque
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict
@@ -46,10 +64,6 @@ from .._core.urls import (
 )
 from .._version import __version__
 from .base import Request
-from .deadlines import (
-    Deadline,
-    Deadlines,
-)
 from .governor import Governor
 
 __all__ = ["USER_AGENT", "HTTPTransport", "Session", "TraceConfig", "check_session"]
@@ -64,18 +78,41 @@ USER_AGENT = (
 # Server text quoted in an exception message is cut to this many characters.
 _MAX_DETAIL = 300
 _MAX_REDIRECTS = 3
-_TARGETS_CACHED = 1024
-# The share of an attempt's timeout that opening a connection may take; the deadline
-# fires at the full timeout, 1-2% late (measured on a 2-core machine under 3 busy
-# processes: a 1% margin still let the deadline end a connect now and then).
+# The share of an attempt's time limit that opening a connection may take on a borrowed
+# session. aiohttp's connect limit must fire on an earlier pass of the event loop than
+# the attempt's own, or the attempt's would end the connect and the request could not
+# be known unsent there; the margin is what a busy machine may hold the loop up by
+# without changing the verdict.
 _CONNECT_SHARE = 0.95
 
-# aiohttp silently repeats a GET or DELETE once when a kept-alive connection drops. The
-# repeat is invisible to callers, yet the first try may have reached the server; this
-# counter, fed by a per-request middleware, is how a delete learns it happened.
-_ATTEMPTS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
-    "asyncbackups_attempts", default=None
+
+class _Attempt:
+    """What our own session's connector saw of one attempt: the connections it took."""
+
+    __slots__ = ("connections",)
+
+    def __init__(self) -> None:
+        self.connections = 0
+
+
+# The attempt under way in this task, for the connector to report to.
+_ATTEMPT: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar(
+    "asyncbackups_attempt", default=None
 )
+
+
+class _CountingConnector(aiohttp.TCPConnector):
+    """Our own session's connector: it counts the connections aiohttp takes for each
+    attempt. None means the request never left; two mean aiohttp's silent repeat."""
+
+    async def connect(
+        self, req: aiohttp.ClientRequest, *args: Any, **kwargs: Any
+    ) -> aiohttp.connector.Connection:
+        connection = await super().connect(req, *args, **kwargs)
+        attempt = _ATTEMPT.get()
+        if attempt is not None:
+            attempt.connections += 1
+        return connection
 
 
 # The types a caller may hand the client, named here so no other module needs aiohttp
@@ -128,63 +165,15 @@ def check_session(session: object) -> None:
         raise TypeError(f"session must be an aiohttp.ClientSession, not {type(session)}")
 
 
-async def _count_attempts(
-    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
-) -> aiohttp.ClientResponse:
-    counter = _ATTEMPTS.get()
-    if counter is not None:
-        counter[0] += 1
-    return await handler(request)
+def _connect_limit(seconds: float) -> aiohttp.ClientTimeout:
+    """aiohttp's part of a ``seconds`` limit: opening a connection, and nothing else.
 
-
-class _Slots:
-    """The cap on requests in flight: a counter, and a queue only when it is full.
-
-    asyncio.Semaphore costs two coroutines per request even when free, about 5% of a
-    fast request; here a free slot is taken with no await at all.
+    Unrounded: past ``ceil_threshold`` aiohttp rounds a limit up to a whole second,
+    which could put it after the attempt's own.
     """
-
-    __slots__ = ("_free", "_queue")
-
-    def __init__(self, size: int) -> None:
-        self._free = size
-        self._queue: deque[asyncio.Future[None]] = deque()
-
-    def take(self) -> bool:
-        """Take a slot if one is free and nobody queues for it."""
-        if self._free > 0 and not self._queue:
-            self._free -= 1
-            return True
-        return False
-
-    async def wait_and_take(self) -> None:
-        """Queue for a slot (first come, first served) and take it.
-
-        Cancelled while queued, the turn leaves the queue; cancelled just after being
-        handed a slot, the slot passes on. Either way exactly one slot changes hands.
-        """
-        turn = asyncio.get_running_loop().create_future()
-        self._queue.append(turn)
-        try:
-            await turn
-        except BaseException:
-            if turn.done() and not turn.cancelled():
-                self.give_back()  # handed a slot just as we were cancelled: pass it on
-            else:
-                # give_back() may already have dropped this cancelled turn from the
-                # queue while looking for a live one; removing it again must not raise.
-                with contextlib.suppress(ValueError):
-                    self._queue.remove(turn)
-            raise
-
-    def give_back(self) -> None:
-        """Hand the slot to the next live turn in the queue, or free it."""
-        while self._queue:
-            turn = self._queue.popleft()
-            if not turn.done():
-                turn.set_result(None)
-                return
-        self._free += 1
+    return aiohttp.ClientTimeout(
+        total=None, connect=seconds * _CONNECT_SHARE, ceil_threshold=math.inf
+    )
 
 
 class _State(enum.Enum):
@@ -230,11 +219,9 @@ class HTTPTransport:
         self._redactor = Redactor(token)
         self._counters = counters
         self._session_timeout = options.timeout
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
-        self._deadlines = Deadlines()
-        self._targets: dict[tuple[str, tuple[tuple[str, str], ...]], URL] = {}
         self._max_concurrency = options.max_concurrency
-        self._slots = _Slots(options.max_concurrency)
+        # The cap on requests in flight, shared by every with_options copy.
+        self._slots = asyncio.Semaphore(options.max_concurrency)
         self._session = session
         self._loop: asyncio.AbstractEventLoop | None = None
         self._state = _State.OPEN
@@ -262,11 +249,15 @@ class HTTPTransport:
     def _get_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
-            if self._loop is not None and not self._borrowed:
-                raise RuntimeError(
-                    "this BackupsClient is bound to another event loop; "
-                    "create one client per event loop"
-                )
+            if self._loop is not None:
+                if not self._borrowed:
+                    raise RuntimeError(
+                        "this BackupsClient is bound to another event loop; "
+                        "create one client per event loop"
+                    )
+                # A borrowed session moved to another loop: the cap's waiters belong
+                # to the loop they were made on.
+                self._slots = asyncio.Semaphore(self._max_concurrency)
             self._loop = loop
         if self._session is None:
             self.check_open()
@@ -274,17 +265,16 @@ class HTTPTransport:
                 self._proxy = _environment_proxy(self._base_url)
                 self._token_per_request = self._proxy is not None
             # No connection limit of aiohttp's own: the slots already cap the requests in
-            # flight, hence the connections open, and aiohttp counting them again costs
-            # ~2 us a request (measured with benchmarks/bench_throughput.py's responder).
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-            # Our own session carries the headers and timeout, so that a request
-            # passes only what is its own (aiohttp merges per-request headers anew).
+            # flight, hence the connections open; one cap, not two that could disagree.
+            connector = _CountingConnector(limit=0, ttl_dns_cache=300)
+            # Our own session carries the headers, so that a request passes only what
+            # is its own (aiohttp merges per-request headers anew).
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                # The API sets no cookies, and the token is the only credential: a real
-                # jar would filter cookies for every request for nothing.
+                # The API sets no cookies, and the token is the only credential: no jar
+                # to keep, nor to filter for every request.
                 cookie_jar=aiohttp.DummyCookieJar(),
-                timeout=self._timeout(self._session_timeout),
+                timeout=_connect_limit(self._session_timeout),
                 headers=self._secret_headers.session_headers(
                     with_token=not self._token_per_request
                 ),
@@ -295,7 +285,6 @@ class HTTPTransport:
     async def aclose(self) -> None:
         """Close the session if it is ours. Safe to call more than once."""
         self._state = _State.CLOSED
-        self._deadlines.close()
         session, self._session = self._session, None
         if session is not None and not self._borrowed and not session.closed:
             await session.close()
@@ -319,37 +308,26 @@ class HTTPTransport:
         """``text`` with every trace of the token replaced by ``***``."""
         return self._redactor.text(text)
 
-    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
-        """aiohttp's part of a ``seconds`` time limit: opening a new connection.
-
-        The attempt as a whole is limited by :mod:`asyncbackups._transport.deadlines`. Opening a
-        connection is left to aiohttp, within a little less time, so that it, not the
-        deadline, ends a connect still under way, even when the process was descheduled
-        for a while: aiohttp reports that as such, and the request is known never to
-        have left. (No rounding: aiohttp would round a limit past 5 s up to whole
-        seconds, past the deadline.)
-        """
-        timeout = self._timeouts.get(seconds)
-        if timeout is None:
-            timeout = self._timeouts[seconds] = aiohttp.ClientTimeout(
-                total=None, connect=seconds * _CONNECT_SHARE, ceil_threshold=math.inf
-            )
-        return timeout
-
-    def send(self, request: Request, options: ClientOptions) -> Awaitable[Response]:
-        """One attempt of ``request``; reads follow same-origin redirects, a few at most.
-
-        A plain function handing back the attempt's coroutine: the checks run at once,
-        and the call awaits one coroutine less (about half a microsecond a request).
-        """
+    async def send(self, request: Request, options: ClientOptions) -> Response:
+        """One attempt of ``request``; reads follow same-origin redirects, a few at most."""
         self.check_open()
         url = request.url
-        if not url.startswith(self._base) and not is_same_origin(URL(url), self._base_url):
+        parsed = URL(url)
+        if not is_same_origin(parsed, self._base_url):
             raise ResponseValidationError(
-                f"refusing to send the token to {URL(url).origin()}: "
+                f"refusing to send the token to {parsed.origin()}: "
                 f"not the API's origin {self._base_url.origin()}"
             )
-        return self._send_once(self._get_session(), request, url, options, 0)
+        session = self._get_session()
+        response = await self._send_once(session, request, url, options)
+        redirects = 0
+        while 300 <= response.status < 400 and request.method == "GET":
+            target = self._redirect_target(response)
+            if target is None or redirects == _MAX_REDIRECTS:
+                break  # reported as the redirect it is: the token never follows it
+            redirects += 1
+            response = await self._send_once(session, request, target, options)
+        return response
 
     def _redirect_target(self, response: Response) -> str | None:
         location = response.headers.get("Location")
@@ -358,140 +336,83 @@ class HTTPTransport:
         target, _ = resolve_link(response.url, location, self._base_url)
         return None if target is None else str(target)
 
-    def _target(self, url: str, params: Mapping[str, str] | None) -> URL:
-        """The request's URL, built and encoded once per distinct URL and query.
-
-        aiohttp would otherwise parse the string and re-encode the query on every
-        request; a client asks for the same few URLs over and over (measured: a few
-        microseconds a request, see benchmarks/bench_throughput.py).
-        """
-        key = (url, tuple(params.items())) if params else (url, ())
-        target = self._targets.get(key)
-        if target is None:
-            target = URL(url)
-            if params:
-                target = target.update_query(params)
-            target = URL(str(target), encoded=True)
-            if len(self._targets) >= _TARGETS_CACHED:
-                self._targets.clear()
-            self._targets[key] = target
-        return target
-
     def _headers(self, request: Request, options: ClientOptions) -> Mapping[str, str] | None:
         headers = request.headers
         if options.headers:
             headers = {**options.extra_headers, **(headers or {})}
+        if self._token_per_request:
+            return self._secret_headers.merge(headers)
         return headers
 
-    async def _send_once(
-        self,
-        session: aiohttp.ClientSession,
-        request: Request,
-        url: str,
-        options: ClientOptions,
-        redirects: int,
-    ) -> Response:
+    async def _take_turn(self, request: Request, options: ClientOptions) -> None:
+        """Wait for the pacer, the governor, then a slot; on return the slot is held."""
         if options.pacer is not None:
             await options.pacer.wait()
         governor = self.governor
         await governor.acquire(request.lane)
-        answered = False
-        slots = self._slots
         try:
-            if not slots.take():
-                await slots.wait_and_take()
-                try:
-                    await governor.hold_while_paused()
-                except BaseException:
-                    slots.give_back()
-                    raise
+            queued = self._slots.locked()
+            await self._slots.acquire()
         except BaseException:
             governor.unused()
             raise
-        counter: list[int] | None = None
-        middlewares: tuple[aiohttp.ClientMiddlewareType, ...] | None = None  # the session's
-        if request.method == "DELETE":
-            counter = [0]
-            reset = _ATTEMPTS.set(counter)
-            # Chained after the session's own middlewares (read from aiohttp's private
-            # attribute: a per-request list would otherwise replace them).
-            middlewares = (*getattr(session, "_middlewares", ()), _count_attempts)
-        headers = request.headers if not options.headers else self._headers(request, options)
-        secret = self._secret_headers if self._token_per_request else None
+        if queued:
+            try:
+                # A 429 that came while this request queued for a slot holds it back too.
+                await governor.hold_while_paused()
+            except BaseException:
+                self._slots.release()
+                governor.unused()
+                raise
+
+    async def _send_once(
+        self, session: aiohttp.ClientSession, request: Request, url: str, options: ClientOptions
+    ) -> Response:
+        await self._take_turn(request, options)
+        attempt = _Attempt()
+        reset = _ATTEMPT.set(attempt)
         failure: BackupsError | None = None
-        deadline: Deadline | None = None
+        answered = False
         try:
             self._counters.requests[request.route] += 1
-            deadline = self._deadlines.start(options.timeout)
-            # Awaited rather than entered with `async with`: the context managers cost
-            # four coroutines a request (measured: about 2 us of ~90), and release()
-            # in the finally below does what leaving them would.
-            answer = await session.request(
-                request.method,
-                self._target(url, request.params),
-                data=request.data,
-                headers=headers if secret is None else secret.merge(headers),
-                allow_redirects=False,
-                # Passed each time, rather than merged into a dict of options that
-                # differ from the session's: cheaper, and the same to aiohttp.
-                timeout=self._timeout(options.timeout),
-                proxy=self._proxy,
-                middlewares=middlewares,
-            )
-            try:
-                status = answer.status
-                answer_headers = answer.headers
-                cap = options.max_response_bytes
-                length = answer.content_length
-                content = answer.content
-                if (
-                    length is not None
-                    and length <= cap
-                    and "Content-Encoding" not in answer_headers
-                ) or (content.is_eof() and content.total_bytes <= cap):
-                    # The fast path: no more than declared, or all of it already here
-                    # (a small chunked or compressed answer; counted decompressed).
-                    body = await answer.read()
-                else:
-                    body = await self._read_body(answer, request, url, cap)
-            finally:
-                answer.release()
+            async with asyncio.timeout(options.timeout):
+                async with session.request(
+                    request.method,
+                    url,
+                    params=request.params,
+                    data=request.data,
+                    headers=self._headers(request, options),
+                    allow_redirects=False,
+                    timeout=_connect_limit(options.timeout),
+                    proxy=self._proxy,
+                ) as answer:
+                    status = answer.status
+                    answer_headers = answer.headers
+                    body = await self._read_body(answer, request, url, options)
             answered = True
             self._note_answer(status, answer_headers, options)
         # Each failure is turned into our own error here and raised after the except
         # block, so that it carries no __context__: aiohttp's exceptions hold the
         # request's headers, the token among them.
-        except asyncio.CancelledError:
-            if deadline is None or not deadline.expired_here():
-                raise  # cancelled from outside (too): that cancellation goes on
         except aiohttp.ConnectionTimeoutError as exc:
-            failure = self._connection_error(request, exc, APITimeoutError, counter, sent=False)
+            failure = self._connection_error(request, exc, APITimeoutError, attempt, sent=False)
         except aiohttp.ClientConnectorError as exc:
-            failure = self._connection_error(request, exc, APIConnectionError, counter, sent=False)
+            failure = self._connection_error(request, exc, APIConnectionError, attempt, sent=False)
         except TimeoutError as exc:
-            failure = self._connection_error(request, exc, APITimeoutError, counter, sent=True)
+            failure = self._timed_out(request, exc, options, attempt)
         except (aiohttp.ClientError, ValueError, OSError) as exc:
             # ValueError and OSError: aiohttp refusing what a hostile server sent (an
             # unparsable header, a broken encoding) below its own exception classes.
-            failure = self._connection_error(request, exc, APIConnectionError, counter, sent=True)
+            failure = self._connection_error(request, exc, APIConnectionError, attempt, sent=True)
         finally:
             if not answered:
-                governor.failed()
-            if deadline is not None:
-                self._deadlines.finish(deadline)
-            slots.give_back()
-            if counter is not None:
-                _ATTEMPTS.reset(reset)
-        if deadline is not None and deadline.fired:
-            # The deadline ended the attempt, whatever aiohttp made of its cancellation;
-            # one aiohttp swallowed that was not only the deadline's is raised again.
-            if not deadline.expired_here():
-                raise asyncio.CancelledError
-            failure = self._timed_out(request, options, counter)
+                self.governor.failed()
+            self._slots.release()
+            _ATTEMPT.reset(reset)
         if failure is not None:
             raise failure
         self._counters.bytes_read += len(body)
-        response = Response(
+        return Response(
             method=request.method,
             url=url,
             status=status,
@@ -499,24 +420,18 @@ class HTTPTransport:
             body=body,
             # aiohttp sent it again after a dropped connection: the first copy may
             # have acted, whatever the repeat met.
-            repeated=counter is not None and counter[0] > 1,
+            repeated=attempt.connections > 1,
         )
-        if 300 <= status < 400 and request.method == "GET" and redirects < _MAX_REDIRECTS:
-            target = self._redirect_target(response)
-            if target is not None:
-                return await self._send_once(session, request, target, options, redirects + 1)
-        # Anything else is reported as the redirect it is: the token never follows it.
-        return response
 
     async def _read_body(
-        self, answer: aiohttp.ClientResponse, request: Request, url: str, cap: int
+        self, answer: aiohttp.ClientResponse, request: Request, url: str, options: ClientOptions
     ) -> bytes:
-        """The whole body, refusing to hold more than ``cap`` bytes of it.
+        """The whole body, refusing to hold more than ``max_response_bytes`` of it.
 
         The cap counts decoded bytes, so a small gzip or deflate body that would inflate
-        past it is stopped as it inflates; aiohttp decompresses in bounded chunks. (A
-        plain body of declared length within the cap is read inline by the caller.)
+        past it is stopped as it inflates; aiohttp decompresses in bounded chunks.
         """
+        cap = options.max_response_bytes
         length = answer.content_length
         if length is not None and length > cap:
             answer.close()
@@ -542,28 +457,28 @@ class HTTPTransport:
         )
 
     def _timed_out(
-        self, request: Request, options: ClientOptions, counter: list[int] | None
+        self, request: Request, exc: TimeoutError, options: ClientOptions, attempt: _Attempt
     ) -> APIConnectionError:
-        return self._connection_error(
-            request,
-            TimeoutError(f"no complete answer within {options.timeout:g}s"),
-            APITimeoutError,
-            counter,
-            sent=True,
+        # asyncio.timeout's own error says nothing; one of aiohttp's says which limit.
+        reason = (
+            exc if str(exc) else TimeoutError(f"no complete answer within {options.timeout:g}s")
         )
+        # Our own connector says whether a connection was opened; a borrowed one cannot.
+        sent = self._borrowed or attempt.connections > 0
+        return self._connection_error(request, reason, APITimeoutError, attempt, sent=sent)
 
     def _connection_error(
         self,
         request: Request,
         exc: BaseException,
         kind: type[APIConnectionError],
-        counter: list[int] | None,
+        attempt: _Attempt,
         *,
         sent: bool,
     ) -> APIConnectionError:
         # A connect failure on aiohttp's silent repeat still follows a try that may
         # have arrived, so it is not "certainly unsent".
-        sent = sent or (counter is not None and counter[0] > 1)
+        sent = sent or attempt.connections > 1
         what = "timed out" if kind is APITimeoutError else "failed"
         detail = str(exc) or type(exc).__name__
         if len(detail) > _MAX_DETAIL:
