@@ -119,11 +119,12 @@ def mock_api() -> Iterator[MockAPI]:
 async def client() -> AsyncIterator[BackupsClient]:
     """A client for the default base URL (``mock_api``'s) that retries without sleeping.
 
-    Its 0.1 s timeout only ever runs out on purpose (mocked answers are instant); it
+    Its 1 s timeout only ever runs out on purpose (mocked answers are instant, but a busy
+    machine may stall a task for a tenth of a second); it
     also bounds how long a create waits for a timed-out attempt to land.
     """
     async with BackupsClient(
-        TOKEN, base_url=BASE_URL, timeout=0.1, retry_backoff=0, max_retry_backoff=0
+        TOKEN, base_url=BASE_URL, timeout=1.0, retry_backoff=0, max_retry_backoff=0
     ) as backups_client:
         yield backups_client
 

@@ -75,12 +75,12 @@ def test_a_killed_run_resumed_backs_up_each_server_exactly_once(
     servers_file: Path,
     processes: list[subprocess.Popen[bytes]],
 ) -> None:
-    # Creates two at a time: the first four answered at once, the next ones five seconds
+    # Creates two at a time: the first four answered at once, the next ones eight seconds
     # after they arrive, so the kill lands with creates on the wire that reach the API
     # after the resumed run (a new process, started in well under that even on a busy
     # machine) read the list.
     api.faults.delay(0.1, method="POST", path="backups/", times=4)
-    api.faults.delay(5.0, method="POST", path="backups/")
+    api.faults.delay(8.0, method="POST", path="backups/")
     argv = ["fleet", "--from-file", str(servers_file), "--description", RUN, "--json-lines"]
     first = start_cli(*argv, "--concurrency", "2", env=env)
     processes.append(first)
@@ -97,10 +97,10 @@ def test_a_killed_run_resumed_backs_up_each_server_exactly_once(
 
     # The API ignores keys: only the settle (longer than the delay) keeps the creates
     # still on the wire from being made twice.
-    resumed = run_cli(*argv, "--resume", "--settle-timeout", "6", env=env)
+    resumed = run_cli(*argv, "--resume", "--settle-timeout", "9", env=env)
 
     assert resumed.code == 0, resumed.err
-    assert "waiting 6 s for an earlier attempt's requests to land" in resumed.err
+    assert "waiting 9 s for an earlier attempt's requests to land" in resumed.err
     log = api.request_log[mark:]
     first_read = next(i for i, r in enumerate(log) if r.method == "GET")
     assert any(r.method == "POST" and r.fault for r in log[first_read:])  # landed late

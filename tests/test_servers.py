@@ -128,9 +128,8 @@ async def test_restore_is_never_resent_after_a_status_that_may_mean_it_ran(
     [
         (aiohttp.ServerDisconnectedError(), APIConnectionError),
         (aiohttp.ClientPayloadError("truncated"), APIConnectionError),
-        (TimeoutError(), APITimeoutError),
     ],
-    ids=["dropped", "truncated", "timeout"],
+    ids=["dropped", "truncated"],
 )
 async def test_restore_is_never_resent_after_a_failure_once_it_was_sent(
     client: BackupsClient, mock_api: MockAPI, exception: BaseException, kind: type[Exception]
@@ -141,6 +140,18 @@ async def test_restore_is_never_resent_after_a_failure_once_it_was_sent(
     assert isinstance(caught.value, APIConnectionError)
     assert caught.value.request_may_have_reached_server is True
     assert sent_count(mock_api, "POST", RESTORE_URL) == 1
+
+
+async def test_restore_that_timed_out_after_it_was_sent_is_never_resent(
+    scripted_api: LoopbackAPI,
+) -> None:
+    # A real stall on loopback: the request reached the server, which never answers.
+    scripted_api.answer("POST", RESTORE, stall=True)
+    async with loopback_client(scripted_api, timeout=0.3) as client:
+        with pytest.raises(APITimeoutError) as caught:
+            await client.servers.restore(12345, 501)
+    assert caught.value.request_may_have_reached_server is True
+    assert scripted_api.routes() == ["POST servers/12345/restore/"]
 
 
 @pytest.mark.parametrize(

@@ -296,10 +296,11 @@ async def test_a_thousand_concurrent_waits_share_their_poll_rounds(
     polls = sum(fake_api.requests.values()) - before
     rounds = fake_client.stats.poll_rounds - rounds_before
     assert all(b.status is BackupStatus.COMPLETED for b in done)
-    # Each round read the list once for every wait due in it: at most its 10 pages (page
-    # size 100), nowhere near a request per wait (1000 a round). How many rounds it took
-    # depends on the machine's speed; what a round costs does not.
-    assert 0 < polls <= 10 * rounds
+    # Each round read the list once for every wait due in it: its 10 pages (page size
+    # 100), a few more when backups finishing meanwhile shift the pages, nowhere near a
+    # request per wait (1000 a round). How many rounds it took depends on the machine's
+    # speed; what a round costs does not.
+    assert 0 < polls <= 20 * rounds
 
 
 async def test_wait_rejects_bad_arguments_before_any_request(
