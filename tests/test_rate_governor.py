@@ -144,7 +144,7 @@ async def test_a_429_pauses_every_request_of_the_client_for_its_retry_after(
     scripted_api.answer("GET", "backups/499/", payload={**BACKUP, "id": 499})
     async with loopback_client(scripted_api) as client:
         first = asyncio.create_task(client.backups.get(501))
-        await until(lambda: len(scripted_api.seen) == 1)
+        await until(lambda: client.stats.throttled == 1)  # the 429 is in: the pause began
         started = time.monotonic()
         await client.backups.get(499)  # another task: held back by the same pause
         assert time.monotonic() - started >= 0.15
