@@ -10,6 +10,7 @@ caller's part.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -81,22 +82,50 @@ class Claims:
     one of its earlier attempts may still have creates on the wire.
     """
 
-    __slots__ = ("_claimed", "_in_doubt", "_in_flight")
+    __slots__ = ("_changed", "_claimed", "_in_doubt", "_in_flight", "_reconciling")
 
     def __init__(self) -> None:
         self._claimed: dict[int, None] = {}
         self._in_flight: dict[tuple[int, str], int] = {}
+        self._reconciling: dict[tuple[int, str], int] = {}
         self._in_doubt: dict[str, float] = {}
+        # Set, and replaced, whenever a create ends or starts reconciling.
+        self._changed: asyncio.Event | None = None
 
     def begin(self, key: tuple[int, str]) -> None:
         """A create for ``key`` starts."""
         self._in_flight[key] = self._in_flight.get(key, 0) + 1
 
     def end(self, key: tuple[int, str]) -> None:
-        """A create for ``key`` ended, however it ended."""
-        left = self._in_flight.pop(key, 1) - 1
-        if left > 0:
-            self._in_flight[key] = left
+        """A create for ``key`` ended, however it ended (its backup already claimed)."""
+        _decrement(self._in_flight, key)
+        self._notify()
+
+    async def reconciling(self, key: tuple[int, str]) -> None:
+        """A create for ``key`` is in doubt: wait until its backup can be told apart.
+
+        Another create of the same server and description still waiting for its answer
+        may have made a backup this call would otherwise adopt, and then be handed the
+        same backup by the server. So this waits until every other such create has
+        ended (claiming what it got) or is in doubt as well; creates in doubt are
+        interchangeable, and share out what they find. Each create's own timeouts bound
+        the wait. Pair with :meth:`reconciled`.
+        """
+        self._reconciling[key] = self._reconciling.get(key, 0) + 1
+        self._notify()
+        while self._in_flight.get(key, 0) > self._reconciling[key]:
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            await self._changed.wait()
+
+    def reconciled(self, key: tuple[int, str]) -> None:
+        """The reconcile :meth:`reconciling` began has ended."""
+        _decrement(self._reconciling, key)
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
 
     def left_in_doubt(self, description: str, at: float) -> None:
         """A create with ``description`` ended at ``at`` (monotonic) with its request
@@ -171,3 +200,9 @@ class Claims:
             chosen.id,
         )
         return chosen
+
+
+def _decrement(counts: dict[tuple[int, str], int], key: tuple[int, str]) -> None:
+    left = counts.pop(key, 1) - 1
+    if left > 0:
+        counts[key] = left

@@ -223,6 +223,7 @@ class BackupsAPI(Resource):
         self._claims.begin(same)
         try:
             backup = await call.run()
+            self._claims.claim(backup.id)  # before end(): a reconcile waiting wakes then
         except BaseException as error:
             # Its request may still land on the server: a resumed run of this
             # description on this client must give it time to (see _Resume).
@@ -231,7 +232,6 @@ class BackupsAPI(Resource):
             raise
         finally:
             self._claims.end(same)
-        self._claims.claim(backup.id)
         return backup
 
     async def create(
@@ -268,16 +268,20 @@ class BackupsAPI(Resource):
         date: datetime | None = None
         elapsed = 0.0
         first = True
-        # One attempt per page: the reconcile is part of the create's own attempts,
-        # which keeps a create within 2 x (max_retries + 1) requests.
-        async for page in self._reader.pages(params, max_retries=0):
-            if first:
-                first = False
-                elapsed = time.monotonic() - started
-                date = server_date(page.headers)
-            candidates.extend(page.backups)
-        since = call_start(date, elapsed, started_wall)
-        return self._claims.adopt(same, candidates, since, idempotency_key=idempotency_key)
+        try:
+            await self._claims.reconciling(same)
+            # One attempt per page: the reconcile is part of the create's own attempts,
+            # which keeps a create within 2 x (max_retries + 1) requests.
+            async for page in self._reader.pages(params, max_retries=0):
+                if first:
+                    first = False
+                    elapsed = time.monotonic() - started
+                    date = server_date(page.headers)
+                candidates.extend(page.backups)
+            since = call_start(date, elapsed, started_wall)
+            return self._claims.adopt(same, candidates, since, idempotency_key=idempotency_key)
+        finally:
+            self._claims.reconciled(same)
 
     def _delete_call(self, backup_id: int) -> Call[None]:
         check_id(backup_id, "backup_id")
