@@ -1,7 +1,7 @@
 """Fleets under chaos: a quarter of all requests misbehave, and nothing is duplicated or lost.
 
 Each case backs up a few hundred servers with ``create_many(wait=True)`` against the
-in-process fake, which ignores ``Idempotency-Key`` (so reconciling is the only guard
+fake, which ignores ``Idempotency-Key`` (so reconciling is the only guard
 against duplicates) and injects every fault kind on every route: drops before and after
 the work, 429/503 before it, 500/502/504 after it, delays past the client's timeout, and
 truncated or HTML bodies. Then the fake's state is the judge: at most one new backup per
@@ -12,15 +12,20 @@ must still be found by the reconcile, not made a second time.
 
 A delayed create lands within the client's settle window (its timeout, then as long
 again before the reconcile reads) only if it left the client and reached the server
-promptly: the window counts from the attempt's start. A create sent later than the
-window allows is the documented limit of ``tests/test_reconcile_limits.py``, and on a
-server that ignores the key it makes a second backup. This test once met that limit by
-its own arrangement (seeds 2, 4 and 5 made duplicates on a loaded machine): the fake ran
-on the client's event loop, so it read a request only when the client's burst let it,
-and 64 attempts starting at once held some POSTs back 130-200 ms after their limit began
-(measured with aiohttp's request tracing under two CPU burners), of the 0.2 s the 0.3 s
-delay leaves. So the fake runs in its own thread, as a real server runs apart from its
-clients, and the client keeps 16 requests in flight, which holds a POST back 10-20 ms.
+promptly: the window counts from the attempt's start. A create that reaches the server
+later than the window allows is the documented limit of
+``tests/test_reconcile_limits.py``, and on a server that ignores the key it makes a
+second backup. This test once met that limit by its own arrangement (seeds 2, 4 and 5
+made duplicates on a loaded machine), which it now avoids three ways:
+
+- the fake runs in its own thread, as a real server runs apart from its clients: on the
+  client's event loop it read a request only when the client's own burst let it;
+- the client keeps 16 requests in flight, not 64: starting 64 attempts at once held
+  some POSTs back 130-200 ms after their limit began (measured with aiohttp's request
+  tracing under two CPU burners), against 10-20 ms for 16;
+- the delay leaves 0.45 s of the 1 s window for the trip, not 0.2 s of 0.5 s: on a
+  machine loaded by other processes, the client's thread or the fake's can wait a fifth
+  of a second for a CPU (and the GIL), and did so even with the two changes above.
 """
 
 from __future__ import annotations
@@ -46,8 +51,8 @@ FLEET = 250
 FAILING = frozenset(range(25, FLEET + 1, 25))  # their backups end failed
 UNKNOWN = (900_001, 900_002, 900_003)  # no such servers: 404 on create
 RATE = 0.25
-TIMEOUT = 0.25  # the client's per-attempt timeout: slack for slow tracers (coverage)
-DELAY = 0.3  # an injected delay: a bit more than TIMEOUT, so the client gives up first
+TIMEOUT = 0.5  # the client's per-attempt timeout: the settle window is twice as long
+DELAY = 0.55  # an injected delay: a bit more than TIMEOUT, so the client gives up first
 # At a 25% fault rate, 13 failures in a row happen about once in 70 million calls.
 MAX_RETRIES = 12
 # The fake's clock runs in real time: a create in doubt adopts a backup made after the

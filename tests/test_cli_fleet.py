@@ -80,12 +80,13 @@ def test_a_killed_run_resumed_backs_up_each_server_exactly_once(
     # after the resumed run (a new process, started in well under that even on a busy
     # machine) read the list.
     api.faults.delay(0.1, method="POST", path="backups/", times=4)
-    api.faults.delay(8.0, method="POST", path="backups/")
+    late = api.faults.delay(8.0, method="POST", path="backups/")
     argv = ["fleet", "--from-file", str(servers_file), "--description", RUN, "--json-lines"]
     first = start_cli(*argv, "--concurrency", "2", env=env)
     processes.append(first)
     lines = Lines(first)
     recorded = [json.loads(lines.next()) for _ in range(4)]  # flushed as each landed
+    wait_until(lambda: late.fired == 2)  # the kill must find two creates on the wire
 
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=5)
@@ -172,10 +173,12 @@ def test_json_lines_come_as_each_outcome_lands(
     assert sorted(o["server_id"] for o in [first, *rest]) == [1, 2, 3]
 
 
-def test_stdin_is_read_as_it_comes(
+def test_stdin_with_stream_is_read_as_it_comes(
     api: FakeBackupsAPI, env: dict[str, str], processes: list[subprocess.Popen[bytes]]
 ) -> None:
-    process = start_cli("fleet", "--from-file", "-", "--json-lines", env=env, stdin=True)
+    process = start_cli(
+        "fleet", "--from-file", "-", "--stream", "--json-lines", env=env, stdin=True
+    )
     processes.append(process)
     assert process.stdin is not None
     lines = Lines(process)
@@ -192,10 +195,10 @@ def test_stdin_is_read_as_it_comes(
     assert [o["server_id"] for o in rest] == [8]
 
 
-def test_a_bad_line_on_stdin_stops_the_launching_and_exits_2(
+def test_a_bad_line_on_streamed_stdin_stops_the_launching_and_exits_2(
     api: FakeBackupsAPI, env: dict[str, str]
 ) -> None:
-    done = run_cli("fleet", "--from-file", "-", env=env, stdin="1\n2\nweb-03\n4\n")
+    done = run_cli("fleet", "--from-file", "-", "--stream", env=env, stdin="1\n2\nweb-03\n4\n")
 
     assert done.code == 2
     assert "stdin line 3: 'web-03' is not a server ID" in done.err

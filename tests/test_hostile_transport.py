@@ -84,10 +84,15 @@ CALLS: dict[str, Call] = {
 
 
 def hostile_client(base_url: str, token: str = TOKEN, **options: Any) -> BackupsClient:
-    """A client that retries without sleeping and gives up fast."""
+    """A client that retries without sleeping.
+
+    Its timeout is far past what any answer here takes, even inflating a 64 MiB gzip
+    bomb on a loaded machine: what ends a hostile answer is the protection under test
+    (the cap, a parser's refusal), never the clock. Tests of time-outs set their own.
+    """
     options.setdefault("retry_backoff", 0)
     options.setdefault("max_retry_backoff", 0)
-    options.setdefault("timeout", 1.0)
+    options.setdefault("timeout", 30.0)
     return BackupsClient(token, base_url=base_url, **options)
 
 
@@ -993,14 +998,14 @@ async def test_300_gets_under_an_expiring_timeout_end_only_in_cancelled_error_or
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.1):
                 await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.wait(tasks, timeout=2.0)
+        await asyncio.wait(tasks)
 
         ends = [settled_as(task) for task in tasks]
         wrong = [end for end in ends if end not in ("CancelledError", "result Backup")]
         assert not wrong, f"{len(wrong)} tasks ended otherwise, first: " + "; ".join(wrong[:3])
         assert sum(task.cancelled() for task in tasks) > 250
         # The client still works afterwards.
-        assert (await asyncio.wait_for(client.backups.get(501), 2.0)).id == 501
+        assert (await client.backups.get(501)).id == 501
 
 
 async def test_1000_operations_and_500_random_cancels_end_cleanly_and_leak_no_slot(
@@ -1017,7 +1022,7 @@ async def test_1000_operations_and_500_random_cancels_end_cleanly_and_leak_no_sl
             if barrier["arrived"] >= concurrency:
                 everyone_here.set()
             try:
-                await asyncio.wait_for(everyone_here.wait(), 1.0)
+                await asyncio.wait_for(everyone_here.wait(), 10.0)
             except TimeoutError:
                 return json_response({"detail": "not all slots came"}, status=409)
             return json_response(BACKUP)
@@ -1078,7 +1083,7 @@ async def test_1000_operations_and_500_random_cancels_end_cleanly_and_leak_no_sl
 
         # Still works, and every slot came back: max_concurrency requests reach the
         # server at the same time.
-        assert (await asyncio.wait_for(client.backups.get(501), 2.0)).id == 501
+        assert (await client.backups.get(501)).id == 501
         barrier["on"] = True
         async with asyncio.timeout(3.0):
             together = await asyncio.gather(
@@ -1102,7 +1107,7 @@ async def test_create_cancelled_after_it_was_sent_warns_with_its_idempotency_key
     api = await loopback(stalling)
     async with hostile_client(api.base_url) as client:
         task = asyncio.create_task(client.backups.create(12345, idempotency_key="cancel-me-123"))
-        await asyncio.wait_for(api.arrived.wait(), 1.0)  # the request is on the server
+        await asyncio.wait_for(api.arrived.wait(), 10.0)  # the request is on the server
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -187,7 +187,7 @@ async def test_cancelling_mid_request_raises_cancelled_and_the_client_still_work
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
-    backup = await asyncio.wait_for(client.backups.get(499), timeout=2)
+    backup = await asyncio.wait_for(client.backups.get(499), timeout=10)
     assert backup.id == 499
     await client.aclose()
     del client, call
