@@ -16,6 +16,7 @@ class ExitCode(enum.IntEnum):
     BACKUP_FAILED = 3
     FLEET_FAILURES = 4
     NOT_CONFIRMED = 5
+    COVERAGE_MISSING = 6
     INTERRUPTED = 130
 
 
@@ -25,10 +26,11 @@ exit status:
   1    API or network error (an error status, no connection, a malformed
        answer), or the output could not be written (a full disk)
   2    usage error (a bad option or ID, no token, an unreadable --from-file),
-       or restore/delete refused: no terminal to ask on and no --yes
+       or restore/delete/prune refused: no terminal to ask on and no --yes
   3    a backup ended FAILED, or waiting for it timed out
   4    fleet finished, but some servers failed (see the summary)
-  5    restore or delete not confirmed on the terminal: nothing was sent
+  5    restore, delete or prune not confirmed on the terminal: nothing was sent
+  6    coverage: some servers have no completed backup in the window
   130  interrupted (Ctrl-C); fleet prints the outcomes it has first"""
 
 

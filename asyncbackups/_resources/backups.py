@@ -16,7 +16,7 @@ from collections.abc import (
     Collection,
     Iterable,
 )
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .._calls.call import Call
@@ -54,6 +54,11 @@ from .._core.resume import (
     RunBackups,
     run_idempotency_key,
 )
+from .._core.retention import (
+    CoverageReport,
+    PrunePlan,
+    PruneResult,
+)
 from .._core.stats import Counters
 from .._decoding.responses import (
     decode_backup_response,
@@ -70,6 +75,7 @@ from .._waiting.fleet import (
 from .._waiting.poller import Poller
 from .._waiting.waiters import Schedule
 from .base import Resource
+from .hygiene import Hygiene
 from .raw import (
     RawResponse,
     raw_response,
@@ -150,6 +156,12 @@ class BackupsAPI(Resource):
         # Backups handed out by this client's creates, and its creates in flight: a
         # reconcile never adopts one backup for two calls.
         self._claims = claims
+        self._hygiene = Hygiene(
+            self._fleet_reader,
+            self._delete_patiently,
+            check_open=transport.check_open,
+            concurrency=options.max_concurrency,
+        )
 
     @property
     def with_raw_response(self) -> BackupsWithRawResponse:
@@ -249,7 +261,7 @@ class BackupsAPI(Resource):
         never makes two backups. Raises :class:`NotFoundError` for an unknown server,
         :class:`BadRequestError` (with ``field_errors``) for a refused description, and
         :class:`AmbiguousCreateError` when, in doubt, several existing backups could be
-        the one it made (see the README's "What a create's reconcile can know").
+        the one it made (see the guide [What a create's reconcile can know][reconcile-limits]).
         """
         call, same = self._create_call(server_id, description, idempotency_key)
         return await self._run_create(call, same)
@@ -283,11 +295,18 @@ class BackupsAPI(Resource):
         finally:
             self._claims.reconciled(same)
 
-    def _delete_call(self, backup_id: int) -> Call[None]:
+    def _delete_call(self, backup_id: int, *, patient: bool = False) -> Call[None]:
         check_id(backup_id, "backup_id")
         return self._delete(
-            backup_path(backup_id), route=DELETE_ROUTE, decode=decode_delete_response
+            backup_path(backup_id),
+            route=DELETE_ROUTE,
+            decode=decode_delete_response,
+            patient=patient,
         )
+
+    async def _delete_patiently(self, backup_id: int) -> None:
+        # A prune's deletes wait out throttling, as a fleet's creates do.
+        await self._delete_call(backup_id, patient=True).run()
 
     async def delete(self, backup_id: int) -> None:
         """Delete a backup for good.
@@ -296,6 +315,70 @@ class BackupsAPI(Resource):
         attempt which may already have deleted it counts as success.
         """
         await self._delete_call(backup_id).run()
+
+    # -- hygiene: retention and coverage (see _resources/hygiene.py) ----------------------
+
+    async def plan_prune(
+        self,
+        *,
+        keep_last: int | None = None,
+        older_than: timedelta | None = None,
+        server_ids: Iterable[int] | None = None,
+        keep_none: bool = False,
+    ) -> PrunePlan:
+        """Plan a prune of old manual backups; reads, and deletes nothing.
+
+        ``plan.to_delete`` lists the backups that would go, oldest first. Only manual
+        backups are planned, only ``completed`` or ``failed`` ones (never one in
+        progress), and never a server's newest completed manual backup, unless
+        ``keep_none=True``. ``keep_last=N`` keeps each server's newest ``N`` completed
+        manual backups; ``older_than`` lets go only backups created longer ago than
+        that, by the API's clock; with both, a backup goes only when both let it.
+        ``server_ids`` limits the plan to those servers (default: every server).
+
+        Reads the manual backups page by page across the account, or each server's own
+        when fewer servers are asked about than the account's list has pages left after
+        the first; throttling is waited out. Raises ``TypeError``/``ValueError`` before
+        any request for bad rules: neither rule, a negative ``keep_last``, an
+        ``older_than`` that is not a positive ``timedelta``, a bad or repeated ID.
+        """
+        return await self._hygiene.plan_prune(
+            keep_last=keep_last,
+            older_than=older_than,
+            server_ids=server_ids,
+            keep_none=keep_none,
+        )
+
+    async def prune(self, plan: PrunePlan, *, concurrency: int | None = None) -> PruneResult:
+        """Delete exactly the backups of ``plan`` (from :meth:`plan_prune`, any client's).
+
+        Never raises because a delete failed: each backup ends in ``result.deleted``,
+        ``result.already_gone`` (a 404: deleted by someone else first, which is success)
+        or ``result.failed`` with its error. At most ``concurrency`` deletes run at once
+        (default: the client's ``max_concurrency``), through the client's rate governor,
+        waiting out throttling. Raises ``TypeError``/``ValueError`` for a bad plan before
+        any request, ``RuntimeError`` for a closed client; cancelling it stops the
+        deletes. After a crash or a cancel, planning again with the same rules plans
+        only what is left.
+        """
+        return await self._hygiene.prune(plan, concurrency=concurrency)
+
+    async def coverage(
+        self, server_ids: Iterable[int] | None, *, within: timedelta
+    ) -> CoverageReport:
+        """Which servers have a recent ``completed`` backup, and which have none.
+
+        A server is covered by a completed backup of either type created ``within`` the
+        span before now, by the API's clock (one exactly that old counts).
+        ``report.covered`` maps each covered server to its newest completed backup;
+        ``report.missing`` lists the others, in input order. ``server_ids=None`` checks
+        every server that has any backup (a server with none at all cannot be seen
+        then). Reads list pages across the account (at most its whole list, and less
+        when the list comes newest first), or each server's own when that is fewer
+        requests. Raises ``TypeError``/``ValueError`` before any request for a bad or
+        repeated ID, or a ``within`` that is not a positive ``timedelta``.
+        """
+        return await self._hygiene.coverage(server_ids, within=within)
 
     # -- waiting and fleets -------------------------------------------------------------
 

@@ -67,9 +67,11 @@ class Resource:
             idempotency_key=idempotency_key,
         )
 
-    def _delete(self, path: str, *, route: str, decode: Callable[[Response], T]) -> Call[T]:
-        """A DELETE, retried as :attr:`Safety.DELETE` allows."""
-        request = Request("DELETE", self._transport.url(path), route=route)
+    def _delete(
+        self, path: str, *, route: str, decode: Callable[[Response], T], patient: bool = False
+    ) -> Call[T]:
+        """A DELETE, retried as :attr:`Safety.DELETE` allows; ``patient`` as for ``_post``."""
+        request = Request("DELETE", self._transport.url(path), route=route, patient=patient)
         return self._call(request, safety=Safety.DELETE, decode=decode)
 
     def _call(
