@@ -14,6 +14,7 @@ its models and its errors, these names are public because a program needs them:
   environment variables the client reads, so a program (the command line among them)
   names them without copying strings; ``USER_AGENT``: the header every request carries,
   for a proxy's or server's allow-list.
+- ``RetryEvent``: what a client's ``on_retry`` hears before each retry, to show them.
 - ``parse_backups``: the backups of a list answer fetched some other way (a cache, a
   webhook), validated exactly as the client validates its own.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from ._client import NOT_GIVEN, BackupsClient, NotGiven
 from ._core import logs as _logs
+from ._core.callbacks import RetryEvent
 from ._core.errors import (
     AmbiguousCreateError,
     APIConnectionError,
@@ -41,6 +43,7 @@ from ._core.errors import (
 from ._core.logs import ENV_LOG
 from ._core.models import Backup, BackupStatus, BackupType, RestoreResult, ServerRef
 from ._core.options import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_TOKEN
+from ._core.retention import CoverageReport, PrunePlan, PruneResult
 from ._core.stats import ClientStats
 from ._decoding.responses import parse_backups
 from ._resources.backups import BackupsAPI
@@ -66,6 +69,7 @@ __all__ = [
     "BackupsError",
     "BadRequestError",
     "ClientStats",
+    "CoverageReport",
     "DEFAULT_BASE_URL",
     "ENV_BASE_URL",
     "ENV_LOG",
@@ -74,11 +78,14 @@ __all__ = [
     "NOT_GIVEN",
     "NotFoundError",
     "NotGiven",
+    "PrunePlan",
+    "PruneResult",
     "RateLimitError",
     "RawResponse",
     "ResponseTooLargeError",
     "ResponseValidationError",
     "RestoreResult",
+    "RetryEvent",
     "ServerError",
     "ServerRef",
     "ServersAPI",

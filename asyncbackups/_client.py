@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Final
 
@@ -10,6 +10,7 @@ import attrs
 
 from ._calls.pagination import Reader
 from ._calls.reconcile import Claims
+from ._core.callbacks import RetryEvent
 from ._core.options import (
     ClientOptions,
     read_token,
@@ -107,8 +108,18 @@ class BackupsClient:
     or a wait treats a 429 as backpressure, never as a failure; a single call waits for
     the governor within its ``timeout`` and then raises ``RateLimitError``.
 
-    Raises ``ValueError`` when there is no token, or when ``base_url`` is plain
-    ``http://`` to a host other than loopback.
+    ``on_retry`` (plain or async) hears a :class:`RetryEvent` before each retry of a
+    call: the attempt to come, the error that ended the last one, the time spent so far
+    (the command line shows retries with it). What it raises ends the call.
+
+    Plain ``http://`` carries the token in clear text, so it is allowed only to a
+    loopback host, reached directly or through a proxy on loopback.
+    ``allow_plain_http=True`` lifts both rules, for a network you trust (an internal
+    staging host): the one override, never the default.
+
+    Raises ``ValueError`` when there is no token, when ``base_url`` is plain
+    ``http://`` to a host other than loopback, or when a plain ``http://`` base URL
+    would go through a proxy (``proxy=``, ``HTTP_PROXY``) that is not on loopback.
     """
 
     def __init__(
@@ -128,10 +139,13 @@ class BackupsClient:
         proxy: str | None = None,
         trace_configs: Sequence[TraceConfig] | None = None,
         rate_limit: float | None = None,
+        on_retry: Callable[[RetryEvent], object] | None = None,
+        allow_plain_http: bool = False,
     ) -> None:
         token = read_token(token)
         options = ClientOptions.build(
             base_url=base_url,
+            allow_plain_http=allow_plain_http,
             timeout=timeout,
             max_retries=max_retries,
             max_concurrency=max_concurrency,
@@ -141,6 +155,7 @@ class BackupsClient:
             max_response_bytes=max_response_bytes,
             headers=headers or {},
             rate_limit=rate_limit,
+            on_retry=on_retry,
         )
         counters = Counters()
         transport = HTTPTransport(
@@ -195,6 +210,7 @@ class BackupsClient:
         max_response_bytes: int | NotGiven = NOT_GIVEN,
         headers: Mapping[str, str] | NotGiven = NOT_GIVEN,
         rate_limit: float | NotGiven | None = NOT_GIVEN,
+        on_retry: Callable[[RetryEvent], object] | NotGiven | None = NOT_GIVEN,
     ) -> BackupsClient:
         """A client that differs from this one only in the options given.
 
@@ -208,6 +224,7 @@ class BackupsClient:
         ``headers`` are added to this client's extra headers (never ``Authorization``).
         ``rate_limit`` paces the copy's own calls at that many requests a second, on top
         of the client's shared governor (``None``: only the shared governor).
+        ``on_retry`` replaces this client's for the copy's calls (``None``: none).
         Closing this client closes it too; closing it does nothing (this client owns
         the session). Raises ``TypeError`` for an unknown option or a value of the
         wrong type and ``ValueError`` for a bad value, before any request.
@@ -223,6 +240,7 @@ class BackupsClient:
                 ("max_response_bytes", max_response_bytes),
                 ("headers", headers),
                 ("rate_limit", rate_limit),
+                ("on_retry", on_retry),
             )
             if value is not NOT_GIVEN
         }

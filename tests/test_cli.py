@@ -211,15 +211,15 @@ def test_create_on_an_unknown_server_exits_1(api: FakeBackupsAPI, cli: Any) -> N
     assert_one_error_line(run, "404")
 
 
-def test_a_refused_description_is_an_api_error_with_its_field(
+def test_a_description_the_api_would_refuse_is_refused_before_sending(
     api: FakeBackupsAPI, cli: Any
 ) -> None:
     run = cli("create", "1", "--description", "x" * 300, "--json")
 
-    assert run.code == 1
+    assert run.code == 2
     error = run.error_json()["error"]
-    assert error["status_code"] == 400
-    assert "description" in error["field_errors"]
+    assert "300 characters; the API takes at most 255" in error["message"]
+    assert sum(api.requests.values()) == 0
 
 
 # -- delete -------------------------------------------------------------------------------
@@ -303,12 +303,15 @@ def test_restore_without_a_yes_on_the_terminal_sends_nothing(
 
     assert run.code == 5
     assert run.out == ""
-    # A terminal echoes the typed Enter; this stand-in does not.
-    prompt, error = run.err.rsplit("error: ", 1)
-    assert prompt.rstrip("\n").endswith("[y/N] ")
-    assert error.startswith("restoring server 12345 from backup 501 not confirmed")
+    # A terminal echoes the typed Enter; this stand-in does not. A "no" is no error.
+    prompt, answer = run.err.rsplit("[y/N] ", 1)
+    assert prompt.endswith("from backup 501? This overwrites the server's disk. ")
+    assert answer.lstrip("\n") == (
+        "restoring server 12345 from backup 501 not confirmed; nothing was sent\n"
+    )
+    assert "error" not in run.err
     assert api.restores == []
-    assert sum(api.requests.values()) == 0
+    assert dict(api.requests) == {("GET", "backups/{id}/"): 1}  # read to show it, only
 
 
 @pytest.mark.parametrize("command", [["restore", "12345", "501"], ["delete", "499", "495"]])
@@ -342,8 +345,10 @@ def test_restore_from_another_servers_backup_is_refused(api: FakeBackupsAPI, cli
 
     run = cli("restore", "12345", str(fleet_backup), "--yes")
 
-    assert run.code == 1
-    assert_one_error_line(run, "400", "does not belong")
+    assert run.code == 2
+    assert_one_error_line(run, f"backup {fleet_backup} belongs to server 1", "not to server 12345")
+    assert api.restores == []
+    assert sent(api, "POST", "servers/{server_id}/restore/") == 0
 
 
 # -- wait ---------------------------------------------------------------------------------
@@ -448,9 +453,10 @@ def test_fleet_prints_a_line_per_server_when_not_a_terminal(api: FakeBackupsAPI,
     lines = run.out.splitlines()
     created = {server_id: manual_backups(api, server_id) for server_id in (1, 2, 4)}
     assert sorted(lines[:3]) == sorted(
-        f"server {server_id} ok backup {backup_id}" for server_id, [backup_id] in created.items()
+        f"server {server_id} started backup {backup_id}"
+        for server_id, [backup_id] in created.items()
     )
-    assert lines[3].startswith("3 of 3 servers ok, 0 failed in ")
+    assert lines[3].startswith("3 of 3 servers started a backup, 0 failed in ")
     assert run.err == ""
 
 

@@ -52,6 +52,7 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Any:
 def token_file(tmp_path: Path, token: str = TOKEN, name: str = "token") -> Path:
     path = tmp_path / name
     path.write_text(f"{token}\n", encoding="utf-8")
+    path.chmod(0o600)  # private, as a token file should be (else a warning on stderr)
     return path
 
 

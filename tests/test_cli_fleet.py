@@ -203,7 +203,7 @@ def test_a_bad_line_on_streamed_stdin_stops_the_launching_and_exits_2(
     assert done.code == 2
     assert "stdin line 3: 'web-03' is not a server ID" in done.err
     assert sorted(manual_backups(api, None)) == [1, 2]  # type: ignore[arg-type]
-    assert "server 1 ok backup" in done.out
+    assert "server 1 started backup" in done.out
 
 
 def test_ctrl_c_prints_the_outcomes_landed_and_exits_130(
@@ -233,7 +233,7 @@ def test_ctrl_c_in_text_says_what_finished(
     process = start_cli("fleet", *map(str, range(1, 21)), "--concurrency", "1", env=env)
     processes.append(process)
     lines = Lines(process)
-    assert lines.next().startswith("server 1 ok backup ")
+    assert lines.next().startswith("server 1 started backup ")
 
     process.send_signal(signal.SIGINT)
     rest = lines.rest(process, timeout=10)
@@ -268,7 +268,7 @@ def test_fleet_without_wait_lists_the_created_backup_ids(
     assert done.code == 0
     made = manual_backups(api, None)  # type: ignore[arg-type]
     for server_id in (4, 5):
-        assert f"server {server_id} ok backup {made[server_id][0]}" in done.out
+        assert f"server {server_id} started backup {made[server_id][0]}" in done.out
 
 
 # -- a rate-limited API ---------------------------------------------------------------------

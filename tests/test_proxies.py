@@ -364,3 +364,142 @@ async def test_a_netrc_for_the_proxy_host_is_ignored(
     assert not forwarded.headers.get("Proxy-Authorization", "").startswith("Basic")
     _assert_bearer(forwarded.headers)
     _assert_bearer(scripted_api.seen[0].headers)
+
+
+# -- plain http goes through a proxy only on loopback --------------------------------------
+
+LOOPBACK_HTTP = "http://127.0.0.1:9/api/v1/"
+REMOTE_PROXIES = [
+    "http://proxy.example.com:3128",
+    "https://10.0.0.5:3128",
+    "http://[2001:db8::1]:8080",
+]
+
+
+@pytest.mark.parametrize("proxy", REMOTE_PROXIES)
+def test_a_plain_http_api_through_a_remote_proxy_is_refused(proxy: str) -> None:
+    with pytest.raises(
+        ValueError, match=r"refusing plain http:// to 127\.0\.0\.1 through the proxy"
+    ):
+        BackupsClient(TOKEN, base_url=LOOPBACK_HTTP, proxy=proxy)
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy"])
+def test_a_plain_http_api_through_a_remote_environment_proxy_is_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.setenv(variable, "http://proxy.example.com:3128")
+
+    with pytest.raises(ValueError, match=r"through the proxy proxy\.example\.com \(\$HTTP_PROXY\)"):
+        BackupsClient(TOKEN, base_url=LOOPBACK_HTTP)
+
+
+def test_the_refusal_says_how_to_go_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example.com:3128")
+
+    with pytest.raises(ValueError, match="refusing plain http://") as caught:
+        BackupsClient(TOKEN, base_url=LOOPBACK_HTTP)
+
+    message = str(caught.value)
+    assert "the token would cross the network unencrypted" in message
+    assert "use https://" in message
+    assert "NO_PROXY" in message
+    assert "allow_plain_http=True" in message
+    assert TOKEN not in message
+
+
+async def test_no_proxy_for_the_api_host_lets_a_plain_http_api_past_a_remote_proxy(
+    monkeypatch: pytest.MonkeyPatch, scripted_api: LoopbackAPI
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example.com:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    scripted_api.answer("GET", "backups/501/", payload=BACKUP_501)
+
+    async with loopback_client(scripted_api) as client:
+        assert (await client.backups.get(501)).id == 501
+    assert scripted_api.routes() == ["GET backups/501/"]
+
+
+async def test_a_remote_environment_proxy_set_after_the_client_was_made_sends_nothing(
+    monkeypatch: pytest.MonkeyPatch, scripted_api: LoopbackAPI
+) -> None:
+    scripted_api.answer("GET", "backups/501/", payload=BACKUP_501)
+    async with loopback_client(scripted_api) as client:
+        monkeypatch.setenv("HTTP_PROXY", "http://proxy.example.com:3128")
+        with pytest.raises(ValueError, match=r"through the proxy proxy\.example\.com"):
+            await client.backups.get(501)
+    assert scripted_api.seen == []
+
+
+@pytest.mark.parametrize("trust_env", [True, False])
+async def test_a_borrowed_session_is_held_to_it_when_it_reads_the_environment(
+    monkeypatch: pytest.MonkeyPatch, trust_env: bool
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example.com:3128")
+    async with aiohttp.ClientSession(trust_env=trust_env) as session:
+        if trust_env:
+            with pytest.raises(ValueError, match=r"through the proxy proxy\.example\.com"):
+                BackupsClient(TOKEN, base_url=LOOPBACK_HTTP, session=session)
+        else:  # it never reads HTTP_PROXY: the API is reached directly
+            BackupsClient(TOKEN, base_url=LOOPBACK_HTTP, session=session)
+
+
+@pytest.mark.parametrize(
+    "proxy", ["http://127.0.0.1:3128", "http://localhost:3128", "http://[::1]:3128"]
+)
+def test_a_plain_http_api_through_a_loopback_proxy_is_allowed(proxy: str) -> None:
+    client = BackupsClient(TOKEN, base_url=LOOPBACK_HTTP, proxy=proxy)
+    assert client.base_url == LOOPBACK_HTTP
+
+
+def test_an_https_api_through_a_remote_proxy_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")  # a tunnel: TLS inside
+    BackupsClient(TOKEN, base_url="https://api.example.com/api/v1/")
+    BackupsClient(TOKEN, base_url="https://api.example.com/api/v1/", proxy=REMOTE_PROXIES[0])
+
+
+@pytest.mark.parametrize("how", ["proxy=", "HTTP_PROXY"])
+async def test_allow_plain_http_is_the_one_override_for_a_remote_proxy(
+    monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    options: dict[str, Any] = {"proxy": REMOTE_PROXIES[0]} if how == "proxy=" else {}
+    if how == "HTTP_PROXY":
+        monkeypatch.setenv("HTTP_PROXY", REMOTE_PROXIES[0])
+
+    async with BackupsClient(
+        TOKEN, base_url=LOOPBACK_HTTP, allow_plain_http=True, **options
+    ) as client:
+        assert client.base_url == LOOPBACK_HTTP
+
+
+def test_allow_plain_http_is_the_one_override_for_a_remote_plain_http_api() -> None:
+    with pytest.raises(ValueError, match="unless allow_plain_http=True"):
+        BackupsClient(TOKEN, base_url="http://staging.internal/api/v1/")
+
+    client = BackupsClient(TOKEN, base_url="http://staging.internal/api/v1/", allow_plain_http=True)
+
+    assert client.base_url == "http://staging.internal/api/v1/"
+
+
+def test_allow_plain_http_must_be_a_bool() -> None:
+    with pytest.raises(TypeError, match="allow_plain_http must be True or False"):
+        BackupsClient(TOKEN, base_url=LOOPBACK_HTTP, allow_plain_http="yes")  # type: ignore[arg-type]
+
+
+def test_the_command_line_refuses_a_remote_proxy_and_names_its_flag(tmp_path: Path) -> None:
+    from test_cli_support import environment, run_cli
+
+    env = environment(
+        tmp_path,
+        ASYNCBACKUPS_TOKEN=TOKEN,
+        ASYNCBACKUPS_BASE_URL=LOOPBACK_HTTP,
+        HTTP_PROXY="http://proxy.example.com:3128",
+    )
+
+    refused = run_cli("list", env=env)
+    allowed = run_cli("list", "--allow-plain-http", "--max-retries", "0", env=env)
+
+    assert refused.code == 2
+    assert "through the proxy proxy.example.com ($HTTP_PROXY)" in refused.err
+    assert "or pass --allow-plain-http" in refused.err
+    assert "refusing" not in allowed.err  # past the check; the proxy does not exist

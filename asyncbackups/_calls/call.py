@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from yarl import URL
 
+from .._core.callbacks import RetryEvent, call_back
 from .._core.errors import (
     AmbiguousCreateError,
     BackupsError,
@@ -202,7 +203,7 @@ class Call(Generic[T]):
             stop=self._stop,
             wait=wait_for_retry(multiplier=options.retry_backoff, max=options.max_retry_backoff),
             retry=retry_if_exception(self._may_retry),
-            before_sleep=self._log_retry,
+            before_sleep=self._before_retry,
             reraise=True,
         )
         async for attempt in retrying:
@@ -259,6 +260,27 @@ class Call(Generic[T]):
         return not self.state.give_up and is_retryable(
             error, self._safety, max_retry_after=self._options.max_retry_after
         )
+
+    async def _before_retry(self, retry_state: RetryCallState) -> None:
+        """Log the retry, and tell the client's ``on_retry`` (429 waits are no retry)."""
+        self._log_retry(retry_state)
+        on_retry = self._options.on_retry
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if on_retry is None or not isinstance(error, BackupsError):
+            return
+        if isinstance(error, RateLimitError):
+            return
+        event = RetryEvent(
+            method=self._request.method,
+            url=self._transport.redact(self._request.url),
+            attempt=retry_state.attempt_number - self._throttled + 1,
+            max_attempts=self._options.max_retries + 1,
+            delay=retry_state.upcoming_sleep,
+            elapsed=time.monotonic() - self._started,
+            error=error,
+        )
+        await call_back(on_retry, event)
 
     def _log_retry(self, retry_state: RetryCallState) -> None:
         outcome = retry_state.outcome

@@ -10,6 +10,7 @@ from asyncbackups import ENV_BASE_URL, ENV_LOG, ENV_TOKEN, __version__
 
 from .base import CONTEXT_SETTINGS, PROG, Group, examples
 from .commands.completion import completion
+from .commands.coverage import coverage
 from .commands.create import create
 from .commands.delete import delete
 from .commands.demo import demo
@@ -17,8 +18,10 @@ from .commands.fleet import fleet
 from .commands.get import get
 from .commands.help import help_
 from .commands.list import list_
+from .commands.prune import prune
 from .commands.restore import restore
 from .commands.serve import serve
+from .commands.status import status
 from .commands.wait import wait
 from .config import ENV_PROFILE, ENV_TOKEN_FILE
 from .exit_codes import EXIT_STATUS_HELP
@@ -77,5 +80,20 @@ def cli(ctx: click.Context, /, **params: Any) -> int:
 
 
 # In the order --help lists them.
-for _command in (list_, get, create, wait, delete, restore, fleet, serve, demo, completion, help_):
+for _command in (
+    list_,
+    get,
+    create,
+    wait,
+    delete,
+    restore,
+    fleet,
+    prune,
+    coverage,
+    status,
+    serve,
+    demo,
+    completion,
+    help_,
+):
     cli.add_command(_command)

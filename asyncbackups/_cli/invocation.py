@@ -11,8 +11,8 @@ from typing import Any
 from asyncbackups import DEFAULT_BASE_URL, BackupsClient
 
 from .config import Settings, resolve_settings
-from .messages import Explainer
-from .output import Output, OutputFormat
+from .messages import Explainer, RetryWatch
+from .output import Output, OutputFormat, json_text
 
 __all__ = ["ConnectionFlags", "Invocation", "RunState", "run_with_client"]
 
@@ -27,6 +27,7 @@ class ConnectionFlags:
     profile: str | None = None
     timeout: float | None = None
     max_retries: int | None = None
+    allow_plain_http: bool = False
 
 
 @dataclass
@@ -38,6 +39,7 @@ class RunState:
     secrets: list[str] = field(default_factory=list, repr=False)
     debug: bool = False
     debug_hook: Callable[[], None] | None = field(default=None, repr=False)
+    retries: RetryWatch = field(default_factory=RetryWatch, repr=False)
 
     def set_debug(self, debug: bool) -> None:
         """Turn the SDK's logs on (``--debug``/``-v``); they are never turned off again."""
@@ -79,6 +81,10 @@ class Invocation:
             )
             if self._settings.token:
                 self.state.secrets.append(self._settings.token)
+            for warning in self._settings.warnings:
+                # Under JSON every line on stderr is JSON, warnings too.
+                document = json_text({"warning": {"message": warning}}, compact=True)
+                self.out.notice(document if self.json_mode else f"warning: {warning}")
             self.state.explainer = Explainer(self.base_url(), timeout=flags.timeout)
         return self._settings
 
@@ -106,6 +112,10 @@ class Invocation:
             options["max_retries"] = settings.max_retries
         if rate_limit is not None:
             options["rate_limit"] = rate_limit
+        if self.flags.allow_plain_http:
+            options["allow_plain_http"] = True
+        options["on_retry"] = self.state.retries.heard
+        self.state.retries.watch(self.out, timeout=settings.timeout, debug=self.state.debug)
         return BackupsClient(settings.require_token(), **options)
 
 

@@ -53,7 +53,7 @@ def _global(*decls: str, **attrs: Any) -> Callable[[F], F]:
 
 def connection_options(function: F) -> F:
     """``--token``, ``--token-file``, ``--base-url``, ``--profile``, ``--timeout``,
-    ``--max-retries``."""
+    ``--max-retries``, ``--allow-plain-http``."""
     return _apply(
         function,
         [
@@ -90,6 +90,13 @@ def connection_options(function: F) -> F:
                 type=COUNT,
                 metavar="N",
                 help="extra attempts after a retryable failure (default: 3; 0 disables)",
+            ),
+            _global(
+                "--allow-plain-http",
+                is_flag=True,
+                help="let the token cross the network over plain http:// (an http "
+                "--base-url off loopback, or through a proxy off loopback): a trusted "
+                "network only",
             ),
         ],
     )
@@ -221,11 +228,12 @@ def command_invocation(
             setattr(flags, name, value)
         if flags.timeout is None:
             flags.timeout = params.get("request_timeout") or top.get("request_timeout")
+        flags.allow_plain_http = bool(params.get("allow_plain_http") or top.get("allow_plain_http"))
     return Invocation(state, flags)
 
 
 def pop_globals(params: dict[str, Any]) -> dict[str, Any]:
     """``params`` without the global options: what is left is the command's own."""
-    for name in (*_CONNECTION_NAMES, *_OUTPUT_NAMES, "request_timeout"):
+    for name in (*_CONNECTION_NAMES, *_OUTPUT_NAMES, "request_timeout", "allow_plain_http"):
         params.pop(name, None)
     return params

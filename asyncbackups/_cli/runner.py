@@ -64,11 +64,16 @@ def run(argv: Sequence[str] | None = None) -> int:
     except (WaitTimeoutError, BackupFailedError) as error:
         return _fail(state, state.explainer.explain(error), ExitCode.BACKUP_FAILED, error)
     except BackupsError as error:
-        return _fail(state, state.explainer.explain(error), ExitCode.API_ERROR, error)
+        # A call that used all its attempts says so: how many, in how long.
+        attempts = state.retries.gave_up(error)
+        message = state.explainer.explain(error, attempts=attempts)
+        return _fail(state, message, ExitCode.API_ERROR, error)
     except (TypeError, ValueError) as error:
         # The SDK raises these for caller mistakes (bad settings, a too long
-        # description) before it sends anything: a usage error, not a crash.
-        return _fail(state, str(error), ExitCode.USAGE, error)
+        # description) before it sends anything: a usage error, not a crash. Its
+        # keyword for plain http is a flag here.
+        message = str(error).replace("allow_plain_http=True", "--allow-plain-http")
+        return _fail(state, message, ExitCode.USAGE, error)
     except BrokenPipeError:
         # The reader left (`| head -1`): what it wanted it has; stop quietly.
         _silence_stdout()

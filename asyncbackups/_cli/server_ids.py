@@ -1,14 +1,20 @@
 """The server IDs of a fleet run: from the command line, a file, or stdin.
 
-A regular ``--from-file`` is read twice, a line at a time: once to check every line
-(so a typo on line 900,000 is reported before anything is sent) and count them (the
-bar's total), once to feed the run. Standard input (or a pipe) is read once, as it
-comes, without blocking the event loop: a bad line there stops the launching of more
-servers, lets those started finish, and is reported with status 2.
+Every line is checked before anything is sent, so a typo on line 900,000 is reported
+with status 2 and no backup made. A regular ``--from-file`` is read twice, a line at a
+time: once to check every line and count them (the bar's total), once to feed the run.
+Standard input (or a pipe), which can be read only once, is read whole first, its IDs
+kept in a compact array (8 bytes each).
+
+Only when streaming is asked for (``fleet --stream``) is stdin read as it comes,
+without blocking the event loop: backups start before the input ends, and a bad line
+stops the launching of more servers there, lets those started finish, and is reported
+(:meth:`ServerIds.stopped`) with how many were made and how to resume.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import os
 import stat
@@ -32,14 +38,19 @@ def _entry(line: str) -> str:
 class ServerIds:
     """The servers of one run: from the command line, a file, or stdin.
 
-    ``total`` is known for the command line and regular files (``None`` for stdin).
-    ``position`` maps each server handed out so far to its place in the input, for
-    output in input order, when ``track_positions`` is set. ``problem`` is set when
-    reading stopped at a bad line.
+    ``total`` is known unless stdin is streamed (then ``None``). ``position`` maps
+    each server handed out so far to its place in the input, for output in input
+    order, when ``track_positions`` is set. ``problem`` is set when reading a streamed
+    input stopped at a bad line.
+
+    Raises :class:`UsageError` for a bad or repeated ID anywhere in the input, before
+    anything is handed out, unless ``stream`` is set and the input is stdin or a pipe.
     """
 
-    def __init__(self, ids: Sequence[int] = (), *, path: str | None = None) -> None:
-        self._ids = list(ids)
+    def __init__(
+        self, ids: Sequence[int] = (), *, path: str | None = None, stream: bool = False
+    ) -> None:
+        self._ids: Sequence[int] = list(ids)
         self._path = path
         self.name = "stdin" if path == "-" else (path or "the command line")
         self.total: int | None = len(self._ids) if path is None else None
@@ -47,14 +58,23 @@ class ServerIds:
         self.track_positions = False  # only a --json document needs input order
         self.problem: UsageError | None = None
         self.count = 0
+        self.streamed = False
         self._regular = False
         if len(self._ids) != len(set(self._ids)):
             repeated = sorted(_repeats(self._ids))
             raise UsageError(f"SERVER_ID repeats {repeated}; each server is backed up once")
-        if path is not None and path != "-":
-            self._regular = _is_regular_file(path)
-            if self._regular:
-                self.total = self._check_file(path)
+        if path is None:
+            return
+        self._regular = path != "-" and _is_regular_file(path)
+        if self._regular:
+            self.total = self._check_file(path)
+        elif stream:
+            self.streamed = True
+        else:
+            # Read once, whole, and checked: from here on it is like the command line.
+            self._ids = self._check_stream(path)
+            self.total = len(self._ids)
+            self._path = None
 
     # -- checking --------------------------------------------------------------------------
 
@@ -80,6 +100,33 @@ class ServerIds:
         if not seen:
             raise UsageError(f"no server IDs in {path}")
         return len(seen)
+
+    def _check_stream(self, path: str) -> array.array[int]:
+        """Read stdin or a pipe to its end, checking every line; the IDs in input order."""
+        ids: array.array[int] = array.array("q")
+        seen: set[int] = set()
+        if path == "-":
+            stream = sys.stdin
+            raw = getattr(stream, "buffer", None)
+            lines: Iterable[str] = (
+                (_decode(line) for line in raw) if raw is not None else (stream or ())
+            )
+            self._check_lines(lines, ids, seen)
+        else:
+            with self._open(path) as file:
+                try:
+                    self._check_lines(file, ids, seen)
+                except UnicodeDecodeError as error:
+                    raise UsageError(f"cannot read {path}: {one_line(str(error))}") from None
+        if not ids:
+            raise UsageError(f"no server IDs in {self.name}")
+        return ids
+
+    def _check_lines(self, lines: Iterable[str], ids: array.array[int], seen: set[int]) -> None:
+        for number, line in enumerate(lines, start=1):
+            entry = _entry(line)
+            if entry:
+                ids.append(self._checked(entry, number, seen))
 
     def _checked(self, entry: str, number: int, seen: set[int] | None) -> int:
         try:
@@ -158,10 +205,29 @@ class ServerIds:
                 yield server_id
 
     def source(self) -> Iterable[int] | AsyncIterator[int]:
-        """What to hand ``stream_many``: an iterable, or an async one for stdin or a pipe."""
-        if self._path is not None and not self._regular:
+        """What to hand ``stream_many``: an iterable, or an async one for a streamed input."""
+        if self.streamed:
             return self._stream()
         return iter(self)
+
+    def stopped(self, *, made: int, description: str | None) -> UsageError:
+        """The error for a streamed input that stopped at a bad line after ``made`` backups:
+        what was wrong, what was done, and how to go on without making them twice."""
+        assert self.problem is not None
+        done = f"stopped there after sending {self.count} servers ({made} backups made)"
+        if not made:
+            return UsageError(f"{self.problem.message}; {done}")
+        if description:
+            hint = (
+                "fix the input and run it again with --resume and the same --description "
+                "to adopt them"
+            )
+        else:
+            hint = (
+                "without a --description a run cannot be resumed, so take the servers "
+                "already backed up out of the input before running it again"
+            )
+        return UsageError(f"{self.problem.message}; {done}; {hint}")
 
 
 def _repeats(ids: Iterable[int]) -> set[int]:
@@ -210,12 +276,19 @@ def _decode(line: bytes) -> str:
         return line.decode("utf-8", "backslashreplace")  # reported as not an ID
 
 
-def server_ids_to_back_up(server_ids: Sequence[int], from_file: str | None) -> ServerIds:
-    """The servers named on the command line, or in ``--from-file``: exactly one of them."""
+def server_ids_to_back_up(
+    server_ids: Sequence[int], from_file: str | None, *, stream: bool = False
+) -> ServerIds:
+    """The servers named on the command line, or in ``--from-file``: exactly one of them.
+
+    ``stream``: read stdin or a pipe as it comes instead of checking it whole first.
+    """
     if from_file is not None and server_ids:
         raise UsageError("give server IDs or --from-file, not both")
+    if stream and from_file is None:
+        raise UsageError("--stream reads --from-file as it comes: give --from-file - or a pipe")
     if from_file is not None:
-        return ServerIds(path=from_file)
+        return ServerIds(path=from_file, stream=stream)
     if not server_ids:
         raise UsageError("give at least one SERVER_ID, or --from-file PATH")
     return ServerIds(server_ids)

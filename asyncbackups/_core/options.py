@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -64,9 +64,13 @@ class ClientOptions:
 
     ``headers`` are extra request headers (never ``Authorization`` and the others the
     SDK sets). ``max_concurrency`` is fixed for a client's life: its slots are shared.
+    ``on_retry`` is called (plain or async) with a ``RetryEvent`` before each retry.
+    ``allow_plain_http`` lets the token travel over plain ``http://`` off loopback (to
+    the base URL, or through a proxy); fixed for a client's life, like its base URL.
     """
 
     base_url: URL
+    allow_plain_http: bool = False
     timeout: float = 30.0
     max_retries: int = 3
     retry_backoff: float = 0.5
@@ -76,22 +80,33 @@ class ClientOptions:
     max_response_bytes: int = 32 * 1024 * 1024
     headers: tuple[tuple[str, str], ...] = ()
     rate_limit: float | None = None
+    on_retry: Callable[[Any], object] | None = attrs.field(default=None, eq=False, repr=False)
     # A with_options copy's own rate (a Pacer), waited for before the client's governor.
     pacer: Any = attrs.field(default=None, eq=False, repr=False)
 
     @classmethod
-    def build(cls, *, base_url: str | None = None, **values: Any) -> ClientOptions:
+    def build(
+        cls, *, base_url: str | None = None, allow_plain_http: bool = False, **values: Any
+    ) -> ClientOptions:
         """Check every value and build the options.
 
         ``base_url`` defaults to ``$ASYNCBACKUPS_BASE_URL``, else the public API.
         Raises ``TypeError`` for a value of the wrong type and ``ValueError`` for one
         out of range, before anything is sent.
         """
+        if not isinstance(allow_plain_http, bool):
+            raise TypeError(
+                f"allow_plain_http must be True or False, not {type(allow_plain_http).__name__}"
+            )
         if base_url is None:
             base_url = os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
         if values.get("rate_limit") is None:
             values["rate_limit"] = _environment_rate_limit()
-        return cls(base_url=normalize_base_url(base_url), **_checked(values))
+        return cls(
+            base_url=normalize_base_url(base_url, allow_plain_http=allow_plain_http),
+            allow_plain_http=allow_plain_http,
+            **_checked(values),
+        )
 
     def evolve(self, **overrides: Any) -> ClientOptions:
         """A copy with ``overrides`` checked and applied; ``TypeError`` for unknown names."""
@@ -131,6 +146,7 @@ OVERRIDABLE = frozenset(
         "max_response_bytes",
         "headers",
         "rate_limit",
+        "on_retry",
     }
 )
 
@@ -140,6 +156,11 @@ def _checked(values: dict[str, Any]) -> dict[str, Any]:
     for name, value in values.items():
         if name == "headers":
             checked[name] = _check_headers(value)
+            continue
+        if name == "on_retry":
+            if value is not None and not callable(value):
+                raise TypeError(f"on_retry must be a callable or None, not {type(value).__name__}")
+            checked[name] = value
             continue
         if name == "rate_limit":
             if value is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import click
@@ -19,8 +20,8 @@ from ..options import (
     wait_timing,
 )
 from ..output import backup_json, describe_backup, escape
-from ..params import ID
-from .wait import follow
+from ..params import DESCRIPTION, DESCRIPTION_MAX, ID
+from .wait import command_hint, follow
 
 __all__ = ["create"]
 
@@ -34,13 +35,20 @@ __all__ = ["create"]
         "asyncbackups create 12345",
         "asyncbackups create 12345 --description 'before upgrade' --wait",
         "asyncbackups create 12345 --wait --wait-timeout 600 --json",
-        notes="Under --json a backup that failed or timed out is still printed on stdout.",
+        notes="Under --json a backup that failed, timed out or was still running at\n"
+        "Ctrl-C is still printed on stdout. Ctrl-C stops only the waiting: the\n"
+        "backup goes on, and the message says how to follow it.",
         exit_status="0 started (or completed with --wait), 1 API error,\n"
-        "3 the backup failed or the wait timed out",
+        "3 the backup failed or the wait timed out, 130 interrupted (Ctrl-C)",
     ),
 )
 @click.argument("server_id", type=ID, metavar="SERVER_ID")
-@click.option("--description", metavar="TEXT", help="at most 255 characters")
+@click.option(
+    "--description",
+    type=DESCRIPTION,
+    metavar="TEXT",
+    help=f"at most {DESCRIPTION_MAX} characters (checked before sending)",
+)
 @click.option("--wait", is_flag=True, help="wait until the backup completes")
 @wait_timing
 @connection_options
@@ -78,6 +86,13 @@ def create_backup(
         except NotFoundError as error:
             raise CommandError(
                 invocation.explain(error, server_id=server_id), ExitCode.API_ERROR, cause=error
+            ) from None
+        except asyncio.CancelledError:
+            # Ctrl-C with the create on the wire: it may have reached the API.
+            listing = command_hint(invocation, "list", "--server-id", str(server_id))
+            raise CommandError(
+                f"interrupted; a backup of server {server_id} may have been started: {listing}",
+                ExitCode.INTERRUPTED,
             ) from None
         if not out.json_mode:
             started = describe_backup(backup)

@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from asyncbackups import BackupsClient, BackupsError
+from asyncbackups import Backup, BackupsClient, BackupsError, NotFoundError
 
 from ..base import Command, examples
-from ..confirm import ask, print_dry_run
+from ..confirm import ask, backup_context, needs_question, print_dry_run
 from ..exit_codes import CommandError, ExitCode, UsageError
 from ..invocation import Invocation, run_with_client
 from ..options import (
@@ -31,13 +31,14 @@ __all__ = ["delete"]
     "delete",
     cls=Command,
     short_help="Delete backups for good (asks first).",
-    help="Delete one or more backups for good. Asks first on the terminal; without "
-    "one (in a script, or with input piped in) it refuses unless --yes is given.",
+    help="Delete one or more backups for good. Asks first on the terminal, showing "
+    "each backup's server, date, size and description; without a terminal (in a "
+    "script, or with input piped in) it refuses unless --yes is given.",
     epilog=examples(
         "asyncbackups delete 502                # asks first",
         "asyncbackups delete 502 503 504 --yes  # in scripts",
         exit_status="0 deleted, 1 API error (404: no such backup), 2 usage error or\n"
-        "no terminal to ask on, 5 not confirmed",
+        "no terminal to ask on, 5 answered no: nothing was sent",
     ),
 )
 @click.argument("backup_ids", type=ID, nargs=-1, required=True, metavar="BACKUP_ID...")
@@ -56,12 +57,54 @@ def delete(ctx: click.Context, /, **params: Any) -> int:
     )
 
 
+def _read_first(invocation: Invocation, backup_ids: Sequence[int]) -> list[Backup]:
+    """The backups about to be deleted, read to show what is at stake.
+
+    Raises :class:`CommandError` (exit status 1) when any of them is gone: nothing is
+    asked, nothing deleted.
+    """
+
+    async def read(client: BackupsClient) -> list[Backup]:
+        results = await asyncio.gather(
+            *(client.backups.get(backup_id) for backup_id in backup_ids),
+            return_exceptions=True,
+        )
+        found: list[Backup] = []
+        missing: list[tuple[int, NotFoundError]] = []
+        for backup_id, result in zip(backup_ids, results, strict=True):
+            if isinstance(result, NotFoundError):
+                missing.append((backup_id, result))
+            elif isinstance(result, BaseException):
+                raise result  # the API or the network failed: the runner explains it
+            else:
+                found.append(result)
+        if missing:
+            ids = ", ".join(str(backup_id) for backup_id, _ in missing)
+            noun = "backup" if len(missing) == 1 else "backups"
+            raise CommandError(
+                f"{noun} {ids} not found (deleted already?); nothing was deleted",
+                ExitCode.API_ERROR,
+                cause=missing[0][1],
+            )
+        return found
+
+    async def work(client: BackupsClient) -> int:
+        backups.extend(await read(client))
+        return ExitCode.OK
+
+    backups: list[Backup] = []
+    run_with_client(invocation.client(), work)
+    return backups
+
+
 def delete_backups(
     invocation: Invocation, *, backup_ids: Sequence[int], yes: bool, dry_run: bool
 ) -> int:
     """Delete every backup asked for, after a yes; report each.
 
-    Every ID is tried; under ``--json`` one ID answers one object, several an array.
+    On a terminal the backups are read first and shown with the question; one that is
+    gone ends the command before asking. Every ID is tried; under ``--json`` one ID
+    answers one object, several an array.
     """
     repeated = sorted({i for i in backup_ids if backup_ids.count(i) > 1})
     if repeated:
@@ -77,11 +120,16 @@ def delete_backups(
         print_dry_run(invocation, requests)
         return ExitCode.OK
     client = invocation.client()
-    ask(
-        f"Delete {noun} {listed}? This is permanent.",
-        action=f"deleting {noun} {listed}",
-        yes=yes,
-    )
+    action = f"deleting {noun} {listed}"
+    # Asked before any event loop runs: a blocking read inside one would ignore Ctrl-C.
+    if needs_question(action=action, yes=yes):
+        backups = _read_first(invocation, backup_ids)
+        ask(
+            f"Delete {noun} {listed}? This is permanent.",
+            action=action,
+            yes=yes,
+            context=backup_context(backups),
+        )
 
     async def work(client: BackupsClient) -> int:
         results = await asyncio.gather(

@@ -13,6 +13,7 @@ so on stderr. :class:`FleetRun` reports a run; ``demo`` shows its fleet with it 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import time
 from collections.abc import Sequence
@@ -33,9 +34,18 @@ from ..options import (
     wait_options,
     wait_timing,
 )
-from ..output import Column, Output, escape, failure_reason, json_text, outcome_json
-from ..params import ID, SECONDS
+from ..output import (
+    Column,
+    Output,
+    backup_json,
+    escape,
+    failure_reason,
+    json_text,
+    outcome_json,
+)
+from ..params import DESCRIPTION, DESCRIPTION_MAX, ID, SECONDS
 from ..server_ids import ServerIds, server_ids_to_back_up
+from .wait import command_hint
 
 __all__ = ["FleetRun", "fleet"]
 
@@ -58,8 +68,10 @@ _MAX_FAILURE_ROWS = 20
         "asyncbackups fleet --from-file servers.txt --description 'weekly W48' --resume",
         "grep -v staging servers.txt | asyncbackups fleet --from-file - --wait",
         notes="A --from-file has one server ID a line; blank lines and # comments are\n"
-        "skipped. It is read a line at a time, never whole. Off a terminal each\n"
-        "server is one line: 'server 12 ok backup 502'. Ctrl-C prints what landed.",
+        "skipped. Every line is checked before anything is sent (stdin is read\n"
+        "to its end first, unless --stream). Off a terminal each server is one\n"
+        "line: 'server 12 ok backup 502' ('started' without --wait: still running).\n"
+        "Ctrl-C prints what landed and each backup still running, with its server.",
         exit_status="0 every server ok, 1 API error, 2 usage error,\n"
         "4 some servers failed, 130 interrupted",
     ),
@@ -69,9 +81,23 @@ _MAX_FAILURE_ROWS = 20
     "--from-file",
     metavar="PATH",
     type=click.Path(dir_okay=False, allow_dash=True),
-    help="read server IDs from PATH ('-' for stdin)",
+    help="read server IDs from PATH ('-' for stdin); every line is checked before anything is sent",
 )
-@click.option("--description", metavar="TEXT", help="description of every backup")
+@click.option(
+    "--stream",
+    "stream_input",
+    is_flag=True,
+    help="with --from-file - (or a pipe): start on each line as it comes instead of "
+    "reading and checking the whole input first. A bad line stops the run there: "
+    "it reports how many backups were made, and --resume with the same "
+    "--description picks up after the fix",
+)
+@click.option(
+    "--description",
+    type=DESCRIPTION,
+    metavar="TEXT",
+    help=f"description of every backup (at most {DESCRIPTION_MAX} characters)",
+)
 @click.option(
     "--resume",
     is_flag=True,
@@ -119,13 +145,14 @@ def back_up_fleet(
     dry_run: bool,
     settle_timeout: float | None = None,
     rate_limit: float | None = None,
+    stream_input: bool = False,
 ) -> int:
     """Back up many servers; status 4 when any of them failed."""
     if resume and not (description or "").strip():
         raise UsageError(
             "--resume needs the --description that named the run (like 'weekly 2026-W48')"
         )
-    ids = server_ids_to_back_up(server_ids, from_file)
+    ids = server_ids_to_back_up(server_ids, from_file, stream=stream_input)
     if dry_run:
         return _dry_run(invocation, ids, description=description, resume=resume)
     client = invocation.client(rate_limit=rate_limit)
@@ -139,7 +166,7 @@ def back_up_fleet(
             wait=wait,
             concurrency=concurrency,
             resume=resume,
-            on_created=run.progress.created,
+            on_created=run.created,
             settle_timeout=settle_timeout,
             on_settle=run.settling,
             **wait_options(wait_timeout, poll_interval, timeout_keyword="wait_timeout"),
@@ -161,7 +188,7 @@ def back_up_fleet(
             raise ids.problem or UsageError(f"no server IDs in {ids.name}")
         run.report(interrupted=False, stats=client.stats)
         if ids.problem is not None:
-            raise ids.problem
+            raise ids.stopped(made=run.progress.made, description=description)
         if run.failed:
             raise CommandError(
                 f"{run.failed} of {run.landed} server backups failed", ExitCode.FLEET_FAILURES
@@ -169,6 +196,10 @@ def back_up_fleet(
         return ExitCode.OK
 
     return run_with_client(client, work)
+
+
+def _by_server(outcome: BackupOutcome) -> int:
+    return outcome.server_id
 
 
 class FleetRun:
@@ -186,8 +217,10 @@ class FleetRun:
         self.landed = 0
         self.failed = 0
         self.adopted = 0
-        self.failures: list[BackupOutcome] = []
+        self.failures: list[BackupOutcome] = []  # the lowest server IDs, in their order
         self.kept: list[BackupOutcome] = []  # --json only: its one document has them all
+        # Backups made but not landed: at Ctrl-C, what is still running, and where.
+        self.running: dict[int, BackupOutcome] = {}
         self.progress = self.out.fleet_progress(ids.total, wait=wait, explain=self.explain)
 
     def explain(self, error: BaseException) -> str:
@@ -212,14 +245,21 @@ class FleetRun:
                 left = max(0, total - self.progress.made) / stats.rate_limit
             self.progress.throttled(stats.rate_limit, left)
 
+    def created(self, outcome: BackupOutcome) -> None:
+        """A server's backup was made (or adopted): ``stream_many``'s ``on_created``."""
+        if outcome.backup is not None:
+            self.running[outcome.server_id] = outcome
+        self.progress.created(outcome)
+
     def land(self, outcome: BackupOutcome, *, quiet_json: bool = False) -> None:
         """Count one outcome and show it as the format asks (``quiet_json``: not as JSON)."""
         self.landed += 1
         self.adopted += outcome.adopted
+        self.running.pop(outcome.server_id, None)
         if not outcome.ok:
             self.failed += 1
-            if len(self.failures) < _MAX_FAILURE_ROWS:
-                self.failures.append(outcome)
+            bisect.insort(self.failures, outcome, key=_by_server)
+            del self.failures[_MAX_FAILURE_ROWS:]
         if quiet_json and self.out.json_mode:
             pass
         elif self.out.json_lines:
@@ -249,12 +289,47 @@ class FleetRun:
 
         return outcome_json(outcome, explain)
 
+    def _running_json(self) -> list[dict[str, Any]]:
+        """The backups still running, in input order (``--json``) or by server."""
+        order = sorted(
+            self.running.values(),
+            key=lambda outcome: (self.ids.position.get(outcome.server_id, 0), outcome.server_id),
+        )
+        return [
+            {
+                "server_id": outcome.server_id,
+                "adopted": outcome.adopted,
+                "backup": None if outcome.backup is None else backup_json(outcome.backup),
+            }
+            for outcome in order
+        ]
+
     def report(self, *, interrupted: bool, stats: ClientStats | None = None) -> None:
-        """The closing words: every outcome under ``--json``, else counts and failures."""
+        """The closing words: every outcome under ``--json``, else counts and failures.
+
+        Interrupted, it also names each backup made but not finished, with its server:
+        ``running`` under ``--json``, one ``"running": true`` record each under
+        ``--json-lines``, a table for people.
+        """
         seconds = time.monotonic() - self.started
         throttled = 0 if stats is None else stats.throttled
         unfinished = self.progress.unfinished()
         if self.out.json_lines:
+            if interrupted:
+                for record in self._running_json():
+                    self.out.json(
+                        {
+                            "server_id": record["server_id"],
+                            "ok": False,
+                            "adopted": record["adopted"],
+                            "backup": record["backup"],
+                            "error": {
+                                "message": "interrupted while the backup was still running",
+                                "type": "Interrupted",
+                            },
+                            "running": True,
+                        }
+                    )
             return
         if self.out.json_mode:
             self.kept.sort(key=lambda outcome: self.ids.position.get(outcome.server_id, 0))
@@ -272,9 +347,14 @@ class FleetRun:
             if interrupted:
                 document["interrupted"] = True
                 document["unfinished"] = unfinished
+                document["running"] = self._running_json()
             self.out.json(document)
             return
         if self.out.plain:
+            if interrupted:
+                for outcome in self._still_running():
+                    backup = "-" if outcome.backup is None else str(outcome.backup.id)
+                    self.out.line(f"{outcome.server_id}\trunning\t{backup}")
             return
         total = self.ids.total if self.ids.total is not None else self.ids.count
         ok = self.landed - self.failed
@@ -290,14 +370,22 @@ class FleetRun:
                 )
             elif unfinished:
                 self.out.line(f"{unfinished} backups still running on the server")
-        else:
+        elif self.wait:
             self.out.line(
                 f"{ok} of {self.landed} servers ok, {self.failed} failed in {seconds:.1f} s"
                 f"{adopted}"
             )
+        else:
+            # Without --wait a backup counts once it is made: it is still running.
+            self.out.line(
+                f"{ok} of {self.landed} servers started a backup, {self.failed} failed "
+                f"in {seconds:.1f} s{adopted}"
+            )
         if throttled and stats is not None:
             pace = "" if stats.rate_limit is None else f", paced at {stats.rate_limit:g} req/s"
             self.out.line(f"throttled by the API {throttled} times{pace}")
+        if interrupted and self.running:
+            self._running_table()
         if not self.failures:
             return
         rows = [
@@ -320,6 +408,28 @@ class FleetRun:
             self.out.line(
                 f"... and {self.failed - len(self.failures)} more (--json-lines lists them all)"
             )
+
+    def _running_table(self) -> None:
+        """The backups still running at Ctrl-C, by server, and how to follow one."""
+        shown = self._still_running()[:_MAX_FAILURE_ROWS]
+        rows = [
+            [
+                str(outcome.server_id),
+                "-" if outcome.backup is None else str(outcome.backup.id),
+                "-" if outcome.backup is None else escape(outcome.backup.status.value),
+            ]
+            for outcome in shown
+        ]
+        columns = (Column("SERVER", right=True), Column("BACKUP", right=True), Column("STATUS"))
+        self.out.table(columns, rows, title="Still running")
+        if len(self.running) > len(shown):
+            self.out.line(f"... and {len(self.running) - len(shown)} more (--json lists them all)")
+        if len(shown) == 1 and shown[0].backup is not None:
+            hint = command_hint(self.invocation, "wait", str(shown[0].backup.id))
+            self.out.line(f"follow it with: {hint}")
+
+    def _still_running(self) -> list[BackupOutcome]:
+        return sorted(self.running.values(), key=_by_server)
 
 
 def _dry_run(

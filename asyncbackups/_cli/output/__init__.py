@@ -13,8 +13,9 @@
 
 By concern: ``escaping`` (API text made terminal-safe, JSON text), ``documents`` (the
 SDK's objects as JSON and lines), ``tables`` (which columns fit, and how they are drawn),
-``live`` (progress bars and spinners), ``terminal`` (is it one, how wide, rich on it)
-and ``writer`` (:class:`Output`, the one object commands write through).
+``streaming`` (a table written as its rows arrive), ``live`` (progress bars and
+spinners), ``terminal`` (is it one, how wide, rich on it) and ``writer``
+(:class:`Output`, the one object commands write through).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .documents import (
 )
 from .escaping import cell_width, escape, json_text, one_line
 from .live import FleetProgress, WaitStatus
+from .streaming import TableStream
 from .tables import BACKUP_COLUMNS, Column, backup_row, choose_columns
 from .terminal import is_terminal, rich_console
 from .writer import Output, OutputError, OutputFormat
@@ -41,6 +43,7 @@ __all__ = [
     "Output",
     "OutputError",
     "OutputFormat",
+    "TableStream",
     "WaitStatus",
     "backup_json",
     "backup_row",

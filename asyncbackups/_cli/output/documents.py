@@ -92,11 +92,13 @@ def failure_reason(outcome: BackupOutcome, explain: Callable[[BaseException], st
 
 
 def outcome_line(outcome: BackupOutcome, explain: Callable[[BaseException], str]) -> str:
-    """``server 12 ok backup 502``, or ``server 7 failed backup 503: <why>``."""
+    """``server 12 ok backup 502``, or ``server 7 failed backup 503: <why>``; a backup
+    still running (a fleet without ``--wait``) is ``server 12 started backup 502``."""
     backup = f" backup {outcome.backup.id}" if outcome.backup is not None else ""
     if outcome.ok:
         adopted = " (adopted)" if outcome.adopted else ""
-        return f"server {outcome.server_id} ok{backup}{adopted}"
+        done = outcome.backup is None or outcome.backup.is_final
+        return f"server {outcome.server_id} {'ok' if done else 'started'}{backup}{adopted}"
     return f"server {outcome.server_id} failed{backup}: {failure_reason(outcome, explain)}"
 
 

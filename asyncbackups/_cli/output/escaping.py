@@ -61,6 +61,8 @@ def json_text(data: Any, *, compact: bool = False) -> str:
 
 def cell_width(text: str) -> int:
     """How many terminal cells ``text`` takes: wide (CJK) characters two, combining none."""
+    if text.isascii():
+        return len(text)  # escaped text is mostly ASCII: one cell a character
     width = 0
     for char in text:
         if unicodedata.combining(char):

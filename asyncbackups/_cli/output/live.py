@@ -6,6 +6,7 @@ one (a terminal, rich installed), and otherwise write a line per event, or nothi
 
 from __future__ import annotations
 
+import datetime
 import math
 import time
 from collections.abc import Callable
@@ -19,8 +20,9 @@ from .escaping import escape
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.live import Live
     from rich.progress import Progress, TaskID
-    from rich.status import Status
+    from rich.text import Text
 
 __all__ = ["FleetProgress", "WaitStatus"]
 
@@ -84,6 +86,10 @@ class FleetProgress:
                 TimeElapsedColumn,
             )
 
+            # The terminal echoes Ctrl-C as "^C" after the last line drawn: two columns
+            # kept free for it, or a full line wraps and rich, redrawing from one line
+            # too low, leaves a copy of the first bar on the screen.
+            self._console.width = max(self._console.width - 2, 20)
             self._progress = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -101,7 +107,9 @@ class FleetProgress:
         return self
 
     def _counts(self) -> str:
-        return f"[green]{self.succeeded} ok[/] [red]{self.failed} failed[/]"
+        # Without a wait, a server's backup is only started when it lands.
+        done = "ok" if self._wait else "started"
+        return f"[green]{self.succeeded} {done}[/] [red]{self.failed} failed[/]"
 
     def created(self, outcome: BackupOutcome) -> None:
         """A server's backup was made (or adopted): the first phase."""
@@ -167,8 +175,30 @@ class FleetProgress:
             self._progress.stop()
 
 
+class _Waited:
+    """A spinner, its text and the time waited so far (``0:01:05``), drawn afresh at
+    each frame as one line no wider than its text: rich's status would pad it to the
+    terminal's width, and the "^C" a terminal echoes after it would then wrap."""
+
+    def __init__(self, text: str) -> None:
+        from rich.spinner import Spinner
+
+        self.text = text
+        self._spinner = Spinner("dots", style="green")
+        self._started = time.monotonic()
+
+    def __rich__(self) -> Text:
+        from rich.text import Text
+
+        now = time.monotonic()
+        waited = datetime.timedelta(seconds=int(now - self._started))
+        frame = self._spinner.render(now)  # a Text, for a spinner without text of its own
+        return Text.assemble(frame if isinstance(frame, Text) else "", f" {self.text}  {waited}")
+
+
 class WaitStatus:
-    """Follows one wait: a rich spinner, or a line each time the status changes.
+    """Follows one wait: a rich spinner with the time waited, or a line each time the
+    status changes.
 
     Use as a context manager and pass :meth:`update` as ``on_update``. The final
     state is not shown here: the command reports it (or the error does). ``shown``
@@ -187,18 +217,25 @@ class WaitStatus:
         self._console = console
         self._write = write
         self._shown = shown
-        self._status: Status | None = None
+        self._status: Live | None = None
+        self._label: _Waited | None = None
 
     def __enter__(self) -> WaitStatus:
         if self._console is not None:
-            self._status = self._console.status(self._text)
+            from rich.live import Live
+
+            self._label = _Waited(self._text)
+            self._status = Live(
+                self._label, console=self._console, transient=True, refresh_per_second=12.5
+            )
             self._status.start()
         return self
 
     def update(self, backup: Backup) -> None:
         """Show the latest state of the backup being waited for."""
-        if self._status is not None:
-            self._status.update(f"{self._text} ({escape(backup.status.value)})")
+        if self._status is not None and self._label is not None:
+            self._label.text = f"{self._text} ({escape(backup.status.value)})"
+            self._status.refresh()
             return
         if self._write is not None and not backup.is_final and backup.status.value != self._shown:
             self._shown = backup.status.value

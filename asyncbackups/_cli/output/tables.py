@@ -33,6 +33,7 @@ __all__ = [
     "backup_row",
     "choose_columns",
     "field_lines",
+    "fold",
     "records",
     "rich_fields",
     "rich_overhead",
@@ -49,6 +50,10 @@ class Column(NamedTuple):
     ``priority`` 0 is never dropped nor cut (IDs, statuses); when the terminal is too
     narrow, the column with the highest priority number drops first. A ``fold`` column
     is free text: it folds onto more lines, down to ``min_width`` cells, before it drops.
+    ``name`` is how ``list --columns`` names it (default: the header's first word,
+    lower-cased). ``widest``: the most cells its values take, when the API's format
+    bounds them (a status, a time); a table drawn as its rows arrive makes the column
+    that wide from the start.
     """
 
     header: str
@@ -57,6 +62,13 @@ class Column(NamedTuple):
     priority: int = 0
     fold: bool = False
     min_width: int = 12
+    name: str = ""
+    widest: int = 0
+
+    @property
+    def key(self) -> str:
+        """The column's name for ``--columns``."""
+        return self.name or self.header.split()[0].lower()
 
 
 def _status_style(text: str) -> str | None:
@@ -74,12 +86,12 @@ def _style(column: Column, text: str) -> str:
 BACKUP_COLUMNS = (
     Column("ID", right=True),
     Column("SERVER", right=True),
-    Column("TYPE", priority=2),
-    Column("STATUS", style=_status_style),
+    Column("TYPE", priority=2, widest=len("automatic")),
+    Column("STATUS", style=_status_style, widest=len("in_progress")),
     Column("NAME", priority=5),
     Column("SIZE (MB)", right=True, priority=6),
-    Column("CREATED (UTC)", priority=3),
-    Column("EXPIRES (UTC)", priority=7),
+    Column("CREATED (UTC)", priority=3, widest=len("2025-01-16 03:00")),
+    Column("EXPIRES (UTC)", priority=7, widest=len("2025-01-16 03:00")),
     Column("DESCRIPTION", priority=4, fold=True),
 )
 
@@ -244,7 +256,7 @@ def text_table(
 def _text_row(columns: Sequence[Column], row: Sequence[str], widths: Sequence[int]) -> list[str]:
     """One table row as one or more lines: fold cells wrap onto lines of their own."""
     pieces = [
-        _fold(text, width) if column.fold else [text]
+        fold(text, width) if column.fold else [text]
         for text, width, column in zip(row, widths, columns, strict=True)
     ]
     lines = []
@@ -258,7 +270,7 @@ def _text_row(columns: Sequence[Column], row: Sequence[str], widths: Sequence[in
     return lines
 
 
-def _fold(text: str, width: int) -> list[str]:
+def fold(text: str, width: int) -> list[str]:
     """``text`` cut into lines of at most ``width`` cells, at spaces where it can be."""
     if cell_width(text) <= width:
         return [text]

@@ -17,6 +17,7 @@ from asyncbackups import Backup
 from ..exit_codes import CommandError, ExitCode
 from .escaping import escape, json_text
 from .live import FleetProgress, WaitStatus
+from .streaming import Look, TableStream
 from .tables import (
     BACKUP_COLUMNS,
     Column,
@@ -29,12 +30,18 @@ from .tables import (
     rich_table,
     text_table,
 )
-from .terminal import rich_console, terminal_width
+from .terminal import is_terminal, rich_console, terminal_width
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 __all__ = ["Output", "OutputError", "OutputFormat"]
+
+
+def _field_name(header: str) -> str:
+    """``SIZE (MB)`` as a field's name: ``size (MB)``; units keep their capitals."""
+    name, bracket, unit = header.partition(" (")
+    return name.lower() + bracket + unit
 
 
 class OutputFormat(enum.StrEnum):
@@ -59,6 +66,7 @@ class Output:
 
     def __init__(self, output_format: OutputFormat = OutputFormat.TABLE) -> None:
         self.format = output_format
+        self._stream: TableStream | None = None  # its count line gives way to notices
 
     @property
     def json_mode(self) -> bool:
@@ -103,6 +111,17 @@ class Output:
         except OSError as error:
             raise OutputError(error) from None
 
+    def write_text(self, text: str) -> None:
+        """Write ``text`` as it is (no newline added) on stdout, flushed; errors as
+        :meth:`write`'s."""
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise OutputError(error) from None
+
     def json(self, data: Any, *, compact: bool = False) -> None:
         """Write ``data`` as JSON: indented under ``json`` (unless ``compact``), one line
         under ``json-lines``."""
@@ -115,10 +134,13 @@ class Output:
     def notice(self, text: str) -> None:
         """Write a line about the run itself (not its result) on stderr, flushed.
 
-        Under a live progress bar rich shows it above the bar. A failure to write is
-        ignored: a notice is never worth failing the command for.
+        Under a live progress bar rich shows it above the bar; a table being written
+        takes its count line away first. A failure to write is ignored: a notice is
+        never worth failing the command for.
         """
         try:
+            if self._stream is not None:
+                self._stream.make_room()
             sys.stderr.write(escape(text) + "\n")
             sys.stderr.flush()
         except OSError:
@@ -173,6 +195,36 @@ class Output:
         for text in lines:
             self.line(text)
 
+    def table_stream(
+        self,
+        columns: Sequence[Column],
+        *,
+        chosen: Sequence[int] | None = None,
+        wide: bool = False,
+        noun: str = "rows",
+    ) -> TableStream:
+        """A table written as its rows arrive (``async with``; see :class:`TableStream`).
+
+        ``table``: rich's look on a terminal with rich, aligned columns otherwise, fit to
+        the terminal unless ``wide``; ``plain``: one tab-separated line per row.
+        ``chosen``: the indexes of the columns to show, in order (none is dropped);
+        ``noun``: what a row is, for the count shown while reading.
+        """
+        if self.plain:
+            look = Look(width=None, plain=True)
+        else:
+            console = self._console()
+            if console is not None:
+                colour = console.color_system is not None and not console.no_color
+                look = Look(width=console.width, box=True, colour=colour, terminal=True)
+            else:
+                terminal = is_terminal(sys.stdout)
+                look = Look(width=terminal_width(sys.stdout), terminal=terminal)
+        self._stream = TableStream(
+            columns, look=look, write=self.write_text, chosen=chosen, wide=wide, noun=noun
+        )
+        return self._stream
+
     def fields(self, pairs: Sequence[tuple[str, str]], *, title: str | None) -> None:
         """A titled list of names and (escaped) values, like a summary or one backup."""
         if self.plain:
@@ -203,7 +255,7 @@ class Output:
             return
         cells = backup_row(backup)
         pairs = [
-            (column.header.lower(), cell)
+            (_field_name(column.header), cell)
             for column, cell in zip(BACKUP_COLUMNS, cells, strict=True)
             if cell
         ]
