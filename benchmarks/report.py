@@ -38,6 +38,7 @@ NAMES = (
     "loop_block",
     "import",
     "fleet_memory",
+    "cli_list",
 )
 COLUMNS = {
     "sdk": "asyncbackups",
@@ -460,6 +461,24 @@ def _target_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
                     target["verdict"],
                 ]
             )
+    cli_list = results.get("cli_list")
+    if cli_list is not None:
+        first, whole = cli_list["targets"]
+        what = f"`asyncbackups list` of {cli_list['servers']:,} backups"
+        rows += [
+            [
+                f"{what}: {first['figure']}",
+                f"{first['value']:.2f} s",
+                bound(first["target"]),
+                first["verdict"],
+            ],
+            [
+                f"{what}: {whole['figure']}",
+                times(whole["value"]),
+                bound(whole["target"]),
+                whole["verdict"],
+            ],
+        ]
     return rows
 
 
@@ -535,6 +554,147 @@ def render(folder: Path) -> str:
     if missing:
         sections.append("Not measured (no results file): " + ", ".join(missing) + ".")
     return "\n\n".join(sections) + "\n"
+
+
+# -- the docs' figures ----------------------------------------------------------------
+
+
+def _case_label(label: str) -> str:
+    return label.replace(" x ", " \u00d7 ").replace(", headers", ", RateLimit headers")
+
+
+def _target_of(targets: list[dict[str, Any]], case: str, figure: str) -> str | None:
+    for target in targets:
+        if target["case"] == case and target["figure"] == figure:
+            return bound(target["target"])
+    return None
+
+
+def ratelimit_table(results: dict[str, dict[str, Any]]) -> str:
+    """Every rate-limit case: 429s, requests per server and wall time over the floor."""
+    data = results.get("ratelimit")
+    if data is None:
+        return "No rate-limit results: run `python benchmarks/bench_ratelimit.py`."
+    rows = []
+    for case in data["summary"].values():
+        label, targets = case["label"], data["targets"]
+        throttled = f"{case['throttled_share']:.1%}"
+        if (target := _target_of(targets, label, "429s / all requests")) is not None:
+            throttled += f" ({target})"
+        per_server = f"{case['requests_per_server']:.2f}"
+        if (target := _target_of(targets, label, "requests per server")) is not None:
+            per_server += f" ({target})"
+        wall = "\u2014"
+        if case.get("wall_over_floor") is not None:
+            wall = f"{case['wall_over_floor']:.2f}"
+            if (target := _target_of(targets, label, "wall / floor")) is not None:
+                wall += f" ({target})"
+        rows.append([_case_label(label), throttled, per_server, wall])
+    headers = ["case", "429s / all requests", "requests per server", "wall / floor"]
+    return markdown(headers, rows, numeric=4)
+
+
+def ratelimit_shared_table(results: dict[str, dict[str, Any]]) -> str:
+    """Several processes on one limit: dividing it against adapting to it."""
+    data = results.get("ratelimit")
+    if data is None:
+        return "No rate-limit results: run `python benchmarks/bench_ratelimit.py`."
+    rows = []
+    for case in data["summary"].values():
+        if case["processes"] < 2 or case.get("wall_over_floor") is None:
+            continue
+        divided = data["settings"]["cases"].get(_case_key(data, case), {}).get("divided")
+        if "divided" in case["label"] or divided:
+            way = f"divided: `rate_limit={case['rate'] / case['processes']:g}` each"
+        else:
+            way = "adaptation, nothing set"
+        rows.append([way, f"{case['throttled_share']:.1%}", f"{case['wall_over_floor']:.2f}"])
+    return markdown(
+        ["way", "429s / all requests", "wall / the least the limit allows"], rows, numeric=3
+    )
+
+
+def _case_key(data: dict[str, Any], case: dict[str, Any]) -> str:
+    return next((key for key, value in data["summary"].items() if value is case), "")
+
+
+def figures(results: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The figures the docs quote in their text, by name, formatted as shown.
+
+    The docs write ``{{ bench.NAME }}`` (``docs/_hooks/benchmark_charts.py`` puts the
+    figure in when the site is built), so their text cannot drift from the results.
+    A benchmark whose results file is missing contributes no names.
+    """
+    found: dict[str, str] = {}
+    fleet = results.get("fleet")
+    if fleet is not None:
+        settings, summary = fleet["settings"], fleet["summary"]
+        found |= {
+            "fleet.servers": f"{settings['servers']:,}",
+            "fleet.backup_seconds": f"{settings['backup_seconds']:g}",
+            "fleet.page_size": f"{settings['page_size']:,}",
+            "fleet.requests_per_server": f"{summary['sdk']['requests_per_server']:.2f}",
+            "fleet.wall_seconds": f"{summary['sdk']['wall_seconds']:.1f}",
+            "fleet.target": bound(fleet["targets"][0]["target"]),
+        }
+        if "naive" in summary:
+            found["fleet.naive_requests_per_server"] = (
+                f"{summary['naive']['requests_per_server']:.2f}"
+            )
+            found["fleet.naive_wall_seconds"] = f"{summary['naive']['wall_seconds']:.1f}"
+    decode = results.get("decode")
+    if decode is not None:
+        run = next(r for r in decode["runs"] if r.get("install") in (None, "default"))
+        found |= {
+            "decode.page_length": f"{decode['page_length']:,}",
+            "decode.sdk_over_json_loads": times(run["sdk_over_json_loads"]),
+            "decode.parser": run["sdk_parser"],
+        }
+    imported = results.get("import")
+    if imported is not None:
+        target = imported["targets"][0]
+        found |= {"import.ratio": times(target["value"]), "import.target": bound(target["target"])}
+    loop_block = results.get("loop_block")
+    if loop_block is not None:
+        target = loop_block["targets"][0]
+        found |= {
+            "loop_block.backups": f"{loop_block['target_backups']:,}",
+            "loop_block.longest_ms": f"{target['value_ms']:.0f}",
+            "loop_block.worst_round_ms": f"{target['worst_round_ms']:.0f}",
+            "loop_block.target_ms": f"{loop_block['target_ms']:g}",
+        }
+    ratelimit = results.get("ratelimit")
+    if ratelimit is not None:
+        settings = ratelimit["settings"]
+        found |= {
+            "ratelimit.backup_seconds": f"{settings['backup_seconds']:g}",
+            "ratelimit.repetitions": str(settings["repetitions"]),
+        }
+        shared = [case for case in settings["cases"].values() if case["processes"] > 1]
+        if shared:
+            found |= {
+                "ratelimit.shared.processes": str(shared[0]["processes"]),
+                "ratelimit.shared.servers_per_process": f"{shared[0]['servers_per_process']:,}",
+                "ratelimit.shared.rate": f"{shared[0]['rate']:g}",
+            }
+    throughput = results.get("throughput")
+    if throughput is not None:
+        static = throughput["static"]
+        found |= {
+            "throughput.repetitions": str(static["repetitions"]),
+            "throughput.backups_per_answer": f"{static['backups_per_answer']:,}",
+        }
+    cli_list = results.get("cli_list")
+    if cli_list is not None:
+        ways = cli_list["results"]
+        found |= {
+            "cli_list.backups": f"{cli_list['servers']:,}",
+            "cli_list.first_screen": f"{ways['table-terminal']['first_screen']:.2f}",
+            "cli_list.terminal_seconds": f"{ways['table-terminal']['wall']:.1f}",
+            "cli_list.piped_seconds": f"{ways['table-piped']['wall']:.1f}",
+            "cli_list.json_lines_seconds": f"{ways['json-lines']['wall']:.1f}",
+        }
+    return found
 
 
 README = RESULTS.parent.parent / "README.md"

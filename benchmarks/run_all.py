@@ -35,9 +35,11 @@ BENCHMARKS = (
     "bench_throughput.py",
     "bench_fleet.py",
     "bench_ratelimit.py",
+    "bench_prune.py",
     "bench_memory.py",
     "bench_loop_block.py",
     "bench_import.py",
+    "bench_cli_list.py",
 )
 COLORS = {
     "sdk": "#1f77b4",

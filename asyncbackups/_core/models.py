@@ -44,18 +44,32 @@ class _OpenStrEnum(enum.StrEnum):
 
 
 class BackupStatus(_OpenStrEnum):
-    """Where a backup stands. Unknown values keep their text and are never final."""
+    """Where a backup stands. Unknown values keep their text and are never final.
+
+    A string enum: each member equals its text (``BackupStatus.COMPLETED == "completed"``).
+    A status the SDK does not know yet (say ``"restoring"``) decodes to a value that
+    equals its text, is none of the members below, and has ``is_known`` false.
+    """
 
     IN_PROGRESS = "in_progress"
+    """``"in_progress"``: being made; ``size_mb`` is ``None`` until it completes."""
     COMPLETED = "completed"
+    """``"completed"``: done and restorable (final)."""
     FAILED = "failed"
+    """``"failed"``: it did not complete and never will (final)."""
 
 
 class BackupType(_OpenStrEnum):
-    """How a backup was made: by a caller (never expires) or by the daily schedule."""
+    """How a backup was made: by a caller (never expires) or by the daily schedule.
+
+    A string enum like [`BackupStatus`][asyncbackups.BackupStatus]: members equal their
+    text, and a type the SDK does not know yet keeps its text with ``is_known`` false.
+    """
 
     MANUAL = "manual"
+    """``"manual"``: made by a create call; never expires (``expires_at`` is ``None``)."""
     AUTOMATIC = "automatic"
+    """``"automatic"``: made by the provider's daily schedule; expires at ``expires_at``."""
 
 
 @attrs.frozen
@@ -63,7 +77,9 @@ class ServerRef:
     """The server a backup belongs to, as the API embeds it."""
 
     id: int
+    """The server's ID, the ``server_id`` of the API's filters and restores."""
     name: str | None = None
+    """The server's name (``"web-server-01"``); ``None`` when the API sent none."""
 
 
 @attrs.frozen
@@ -76,14 +92,27 @@ class Backup:
     """
 
     id: int
+    """The backup's ID, unique across servers (``501``)."""
     server: ServerRef
+    """The server it belongs to: its ID and name (``server_id`` is the ID alone)."""
     backup_type: BackupType
+    """``MANUAL`` (a create made it) or ``AUTOMATIC`` (the daily schedule did)."""
     status: BackupStatus
+    """``IN_PROGRESS``, ``COMPLETED`` or ``FAILED``, as of this answer (see ``is_final``)."""
     size_mb: int | None
+    """The backup's size in megabytes; ``None`` while it is in progress."""
     created_at: datetime
+    """When the backup was started, timezone-aware (the API sends UTC)."""
     expires_at: datetime | None = None
+    """When the provider deletes it, timezone-aware; ``None`` for a manual backup."""
     description: str | None = None
+    """The text given at creation, as the API returns it.
+
+    A backup created without one reads ``""`` from some services and ``None`` (JSON
+    ``null``) from others; treat both as "no description".
+    """
     message: str | None = None
+    """The API's note on a create's answer ("Backup is being created..."); else ``None``."""
 
     @property
     def server_id(self) -> int:
@@ -105,8 +134,14 @@ class RestoreResult:
     """
 
     raw: dict[str, Any]
+    """The whole JSON object the API answered, unchanged."""
     status_code: int = 202
+    """The HTTP status of the answer (``202 Accepted`` when the restore started)."""
     status: str | None = None
+    """The restore's state as the API words it (``"restoring"``), if it said."""
     message: str | None = None
+    """The API's note (``"Server restore has been started."``), if any."""
     server_id: int | None = None
+    """The server being restored, if the answer named it."""
     backup_id: int | None = None
+    """The backup it is restored from, if the answer named it."""

@@ -59,6 +59,7 @@ from .._core.protocol import (
 from .._core.redact import Redactor
 from .._core.stats import Counters
 from .._core.urls import (
+    check_proxy_route,
     is_same_origin,
     resolve_link,
 )
@@ -135,9 +136,9 @@ def _check_proxy(proxy: object) -> URL | None:
     return url
 
 
-def _environment_proxy(base_url: URL) -> URL | None:
+def _environment_proxy(base_url: URL, *, quiet: bool = False) -> URL | None:
     """The proxy ``HTTPS_PROXY``/``HTTP_PROXY`` name for the API, unless ``NO_PROXY``
-    exempts its host.
+    exempts its host (``quiet``: no warning for one that is not a URL).
 
     Read here rather than through aiohttp's ``trust_env``, which would also read
     ``~/.netrc`` and send its credentials beside the token.
@@ -155,8 +156,16 @@ def _environment_proxy(base_url: URL) -> URL | None:
     try:
         return _check_proxy(chosen)
     except ValueError:
-        logger.warning("ignoring the %s_PROXY environment variable: not a URL", base_url.scheme)
+        if not quiet:
+            logger.warning("ignoring the %s_PROXY environment variable: not a URL", base_url.scheme)
         return None
+
+
+def _check_route(base_url: URL, proxy: URL | None, *, allow_plain_http: bool, given: bool) -> None:
+    """Refuse a plain-http API through a proxy off loopback (``given``: by ``proxy=``,
+    else by the environment)."""
+    source = "proxy=" if given else f"${(base_url.scheme or '').upper()}_PROXY"
+    check_proxy_route(base_url, proxy, allow_plain_http=allow_plain_http, source=source)
 
 
 def check_session(session: object) -> None:
@@ -200,6 +209,14 @@ class HTTPTransport:
     ) -> None:
         check_session(session)
         self._proxy = _check_proxy(proxy)
+        self._allow_plain_http = options.allow_plain_http
+        # A plain-http API through a proxy off loopback is refused here, before any
+        # request: the proxy given, or the environment's when the session reads it.
+        allow = self._allow_plain_http
+        _check_route(options.base_url, self._proxy, allow_plain_http=allow, given=True)
+        if self._proxy is None and (session is None or session.trust_env):
+            environment = _environment_proxy(options.base_url, quiet=True)
+            _check_route(options.base_url, environment, allow_plain_http=allow, given=False)
         self._trace_configs = list(trace_configs or ())
         if any(not isinstance(config, aiohttp.TraceConfig) for config in self._trace_configs):
             raise TypeError("trace_configs must be aiohttp.TraceConfig objects")
@@ -207,15 +224,12 @@ class HTTPTransport:
             raise ValueError("pass trace_configs to your own session, not with a borrowed one")
         self._base_url = options.base_url
         self._base = str(options.base_url)
-        # The token lives in the session's default headers (our own session) or is
-        # merged into a request's headers at the very last moment (a borrowed one), so
-        # that no dict holding it is ever a local of a frame an exception passes through.
+        # The token is put on each request by our own session's middleware, as it leaves
+        # (see _SecretHeaders.authorize), or merged into a request's headers at the very
+        # last moment on a borrowed session, so that no dict holding it is ever a local
+        # of a frame an exception passes through.
         self._secret_headers = _SecretHeaders(token)
         self._borrowed = session is not None
-        # Whether the token goes with each request rather than with the session's
-        # defaults: on a borrowed session, and behind a proxy, since aiohttp copies a
-        # session's default Authorization into Proxy-Authorization for the proxy.
-        self._token_per_request = self._borrowed or self._proxy is not None
         self._redactor = Redactor(token)
         self._counters = counters
         self._session_timeout = options.timeout
@@ -263,7 +277,13 @@ class HTTPTransport:
             self.check_open()
             if self._proxy is None:
                 self._proxy = _environment_proxy(self._base_url)
-                self._token_per_request = self._proxy is not None
+                # The environment may have changed since the client was made.
+                _check_route(
+                    self._base_url,
+                    self._proxy,
+                    allow_plain_http=self._allow_plain_http,
+                    given=False,
+                )
             # No connection limit of aiohttp's own: the slots already cap the requests in
             # flight, hence the connections open; one cap, not two that could disagree.
             connector = _CountingConnector(limit=0, ttl_dns_cache=300)
@@ -275,9 +295,8 @@ class HTTPTransport:
                 # to keep, nor to filter for every request.
                 cookie_jar=aiohttp.DummyCookieJar(),
                 timeout=_connect_limit(self._session_timeout),
-                headers=self._secret_headers.session_headers(
-                    with_token=not self._token_per_request
-                ),
+                headers=self._secret_headers.session_headers(),
+                middlewares=(self._secret_headers.authorize,),
                 trace_configs=self._trace_configs or None,
             )
         return self._session
@@ -312,12 +331,15 @@ class HTTPTransport:
         """One attempt of ``request``; reads follow same-origin redirects, a few at most."""
         self.check_open()
         url = request.url
-        parsed = URL(url)
-        if not is_same_origin(parsed, self._base_url):
-            raise ResponseValidationError(
-                f"refusing to send the token to {parsed.origin()}: "
-                f"not the API's origin {self._base_url.origin()}"
-            )
+        # Most URLs are the base URL's own paths, which share its origin by their very
+        # first characters: only others (next links, absolute URLs) need parsing.
+        if not url.startswith(self._base):
+            parsed = URL(url)
+            if not is_same_origin(parsed, self._base_url):
+                raise ResponseValidationError(
+                    f"refusing to send the token to {parsed.origin()}: "
+                    f"not the API's origin {self._base_url.origin()}"
+                )
         session = self._get_session()
         response = await self._send_once(session, request, url, options)
         redirects = 0
@@ -340,7 +362,7 @@ class HTTPTransport:
         headers = request.headers
         if options.headers:
             headers = {**options.extra_headers, **(headers or {})}
-        if self._token_per_request:
+        if self._borrowed:
             return self._secret_headers.merge(headers)
         return headers
 
@@ -436,6 +458,10 @@ class HTTPTransport:
         if length is not None and length > cap:
             answer.close()
             raise self._too_large(request, url, cap, declared=length)
+        if length is not None and "Content-Encoding" not in answer.headers:
+            # The usual answer: its declared length, already checked, is all aiohttp
+            # reads of it, and nothing inflates it.
+            return await answer.read()
         chunks: list[bytes] = []
         size = 0
         async for chunk in answer.content.iter_any():
@@ -519,11 +545,26 @@ class _SecretHeaders:
     def __repr__(self) -> str:
         return "<headers: Authorization=***>"
 
-    def session_headers(self, *, with_token: bool) -> dict[str, str]:
-        """A copy for an owned session's defaults, the token left out if asked."""
-        if with_token:
-            return dict(self._headers)
+    def session_headers(self) -> dict[str, str]:
+        """A copy for an owned session's defaults: all but the token."""
         return {name: value for name, value in self._headers.items() if name != "Authorization"}
+
+    async def authorize(
+        self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        """Our own session's middleware: the token, put on each request as it leaves.
+
+        Not among the session's default headers, which aiohttp hands to every
+        ``TraceConfig`` at ``on_request_start``: tracing that captures request headers
+        (OpenTelemetry's ``captured_request_headers=[".*"]``, or its
+        ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST``) never records it,
+        whatever its ``sensitive_headers``. Nor would aiohttp copy a default
+        ``Authorization`` into ``Proxy-Authorization`` for a proxy. The SDK follows
+        redirects itself, after its same-origin check, so each request here is one the
+        token may go with.
+        """
+        request.headers["Authorization"] = self._headers["Authorization"]
+        return await handler(request)
 
     def merge(self, extra: Mapping[str, str] | None) -> dict[str, str]:
         """The token's headers with ``extra`` on top, for a borrowed session's request."""

@@ -195,6 +195,8 @@ def build_app(
     limiter = rate_limiter if rate_limiter is not None else RateLimiter(clock)
     handler = _Handler(views, faults, journal, clock, limiter)
     app = web.Application()
-    app.router.add_route("*", "/{path:.*}", handler.handle)
+    # Every path, a decoded newline in it too (".*" stops at one), so that no request
+    # gets aiohttp's own plain-text 404 instead of the API's JSON one.
+    app.router.add_route("*", r"/{path:[\s\S]*}", handler.handle)
     app.on_shutdown.append(handler.close)
     return app

@@ -140,6 +140,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="behave like a server that ignores Idempotency-Key",
     )
     parser.add_argument(
+        "--null-descriptions",
+        action="store_true",
+        help='answer "description": null for a backup made without one (default: "")',
+    )
+    parser.add_argument(
         "--no-sample-data",
         action="store_true",
         help="start without server 12345 and its three example backups",

@@ -46,6 +46,9 @@ class FakeBackupsAPI:
     Options: ``token`` is the one bearer token accepted. ``backup_seconds`` is how long
     (in clock time) a new backup stays ``in_progress``. ``page_size`` is the list page
     size. ``honor_idempotency_keys=False`` mimics a server that ignores the header.
+    A backup made without a description is answered with ``"description": ""``, as
+    the API's documentation shows descriptions (strings); ``null_descriptions=True``
+    answers ``null`` instead, as some services do (the SDK reads both).
     ``seed`` seeds fault rates. ``sample_data`` loads the documentation's example
     (server 12345, backups 501/499/495). ``fleet`` adds N servers numbered from 1
     (``add_fleet``); a fleet reaching 12345 with the sample data loaded steps around the
@@ -111,6 +114,7 @@ class FakeBackupsAPI:
         rate_limit: float | None = None,
         burst: float | None = None,
         rate_limit_headers: bool = True,
+        null_descriptions: bool = False,
     ) -> None:
         """Set up the state; nothing listens until started (see the class docstring).
 
@@ -130,6 +134,7 @@ class FakeBackupsAPI:
             token=token,
             page_size=page_size,
             honor_idempotency_keys=honor_idempotency_keys,
+            null_descriptions=null_descriptions,
         )
         self.faults = Faults(seed=seed)
         self.journal = Journal()
@@ -342,6 +347,15 @@ class FakeBackupsAPI:
     @honor_idempotency_keys.setter
     def honor_idempotency_keys(self, value: bool) -> None:
         self._views.honor_idempotency_keys = value
+
+    @property
+    def null_descriptions(self) -> bool:
+        """Whether a backup made without a description reads ``null`` (else ``""``)."""
+        return self._views.null_descriptions
+
+    @null_descriptions.setter
+    def null_descriptions(self, value: bool) -> None:
+        self._views.null_descriptions = value
 
     @property
     def rate_limit(self) -> float | None:

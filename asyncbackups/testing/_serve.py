@@ -97,6 +97,7 @@ def fake_from_arguments(args: argparse.Namespace) -> FakeBackupsAPI:
         rate_limit=args.rate_limit,
         burst=args.burst,
         rate_limit_headers=not args.no_rate_limit_headers,
+        null_descriptions=args.null_descriptions,
     )
     if args.chaos:
         api.faults.chaos(args.chaos)

@@ -101,8 +101,17 @@ class FakeBackup:
     expires_at: datetime | None
     description: str | None
 
-    def to_json(self) -> dict[str, Any]:
-        """The backup as the API renders it (without the create call's ``message``)."""
+    def to_json(self, *, null_description: bool = False) -> dict[str, Any]:
+        """The backup as the API renders it (without the create call's ``message``).
+
+        A backup made without a description renders it as ``""``, as the API's
+        documentation shows (a string) and a Django REST Framework ``CharField`` with
+        ``blank=True`` answers; ``null_description`` renders ``null`` instead, as a
+        nullable field would.
+        """
+        description = self.description
+        if description is None and not null_description:
+            description = ""
         return {
             "id": self.id,
             "server": {"id": self.server_id, "name": self.server_name},
@@ -111,7 +120,7 @@ class FakeBackup:
             "size_mb": self.size_mb,
             "created_at": isoformat(self.created_at),
             "expires_at": None if self.expires_at is None else isoformat(self.expires_at),
-            "description": self.description,
+            "description": description,
         }
 
 

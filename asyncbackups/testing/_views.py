@@ -21,6 +21,7 @@ from ._idempotency import IdempotencyKeyReusedError, IdempotencyStore
 from ._state import (
     BACKUP_TYPES,
     BackupsState,
+    FakeBackup,
     RestoreRefusedError,
     UnknownBackupError,
     UnknownServerError,
@@ -47,8 +48,14 @@ DESCRIPTION_MAX_LENGTH: Final = 255
 
 _WWW_AUTHENTICATE: Final = ("WWW-Authenticate", 'Bearer realm="api"')
 _REPLAYED: Final = ("Idempotent-Replayed", "true")
-# Django's IntegerField accepts surrounding blanks and a zero fraction ("12.0").
-_WHOLE_NUMBER: Final = re.compile(r"\s*([+-]?\d{1,30})(?:\.0*)?\s*")
+# Digits, signed or not. Django's IntegerField would also take surrounding blanks and a
+# zero fraction ("12.0"); the documented API (docs/openapi.yaml) takes an integer, and
+# the fake holds clients to it, as Schemathesis holds the fake to the document.
+_WHOLE_NUMBER: Final = re.compile(r"([+-]?\d{1,30})")
+# IDs are 64-bit, as a Django BigAutoField's: a filter outside is refused, as Django's
+# range validators refuse it.
+_ID_LOW: Final = -(2**63)
+_ID_HIGH: Final = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,14 +183,20 @@ def _integer_field(data: Mapping[str, Any], name: str, errors: dict[str, list[st
 
 
 def _description_field(data: Mapping[str, Any], errors: dict[str, list[str]]) -> str | None:
-    value = data.get("description")
-    if value is None:
+    value = data.get("description", _MISSING)
+    if value is _MISSING:
         return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    if value is None:
+        # DRF's CharField without allow_null; leaving the field out means "none".
+        errors["description"] = ["This field may not be null."]
+        return None
+    if not isinstance(value, str):
+        # Stricter than DRF, which would turn a number into text: the API documents a
+        # string, and the SDK must send one.
         errors["description"] = ["Not a valid string."]
         return None
-    # DRF's CharField turns numbers into text and trims surrounding whitespace.
-    text = str(value).strip()
+    # DRF's CharField trims surrounding whitespace.
+    text = value.strip()
     if len(text) > DESCRIPTION_MAX_LENGTH:
         errors["description"] = [
             f"Ensure this field has no more than {DESCRIPTION_MAX_LENGTH} characters."
@@ -209,8 +222,10 @@ class BackupsViews:
     path and body gets the first successful answer again, flagged
     ``Idempotent-Replayed: true``, and changes nothing; a repeat with a different request
     gets 422. Answers that were not successful are not remembered, so a corrected
-    request may reuse its key. ``page_size`` and ``honor_idempotency_keys`` may be
-    changed at any time.
+    request may reuse its key. A backup made without a description is rendered with
+    ``"description": ""``, as the API's documentation shows it, or ``null`` with
+    ``null_descriptions``. ``page_size``, ``honor_idempotency_keys`` and
+    ``null_descriptions`` may be changed at any time.
     """
 
     def __init__(
@@ -220,9 +235,11 @@ class BackupsViews:
         token: str,
         page_size: int = 100,
         honor_idempotency_keys: bool = True,
+        null_descriptions: bool = False,
     ) -> None:
         """Serve ``state`` to holders of ``token``."""
         self.page_size = page_size
+        self.null_descriptions = null_descriptions
         if not token or any(char.isspace() for char in token):
             raise ValueError("token must be a non-empty string without whitespace")
         self.state = state
@@ -288,14 +305,21 @@ class BackupsViews:
         """``GET backups/``: filtered, newest first, DRF page-number pagination."""
         errors: dict[str, list[str]] = {}
         server_id: int | None = None
-        raw_server = request.query.get("server_id", "")
-        if raw_server.strip():
+        raw_server = request.query.get("server_id")
+        # A blank filter is refused, where Django's filters would ignore it: the API
+        # document (docs/openapi.yaml) takes an ID or nothing.
+        if raw_server is not None:
             match = _WHOLE_NUMBER.fullmatch(raw_server)
             if match is None:
                 errors["server_id"] = ["Enter a whole number."]
+            elif not _ID_LOW <= int(match.group(1)) <= _ID_HIGH:
+                bound, value = (
+                    ("greater", _ID_LOW) if int(match.group(1)) < 0 else ("less", _ID_HIGH)
+                )
+                errors["server_id"] = [f"Ensure this value is {bound} than or equal to {value}."]
             else:
                 server_id = int(match.group(1))
-        backup_type = request.query.get("backup_type", "") or None
+        backup_type = request.query.get("backup_type")
         if backup_type is not None and backup_type not in BACKUP_TYPES:
             errors["backup_type"] = [
                 f"Select a valid choice. {backup_type} is not one of the available choices."
@@ -328,7 +352,7 @@ class BackupsViews:
             "previous": (
                 _with_page(request.url, page - 1 if page > 2 else None) if has_previous else None
             ),
-            "results": [backup.to_json() for backup in backups],
+            "results": [self._render(backup) for backup in backups],
         }
         return _reply(200, body)
 
@@ -344,12 +368,12 @@ class BackupsViews:
             backup = self.state.create_backup(server_id, description)
         except UnknownServerError:
             return _not_found()
-        return _reply(201, {**backup.to_json(), "message": CREATE_MESSAGE})
+        return _reply(201, {**self._render(backup), "message": CREATE_MESSAGE})
 
     def get_backup(self, request: ApiRequest, params: Mapping[str, str]) -> Reply:
         """``GET backups/{id}/``: one backup as of now."""
         try:
-            return _reply(200, self.state.backup(int(params["id"])).to_json())
+            return _reply(200, self._render(self.state.backup(int(params["id"]))))
         except UnknownBackupError:
             return _not_found()
 
@@ -389,6 +413,9 @@ class BackupsViews:
         )
 
     # -- internals -----------------------------------------------------------------
+
+    def _render(self, backup: FakeBackup) -> dict[str, Any]:
+        return backup.to_json(null_description=self.null_descriptions)
 
     def _run(
         self,

@@ -46,7 +46,7 @@ def contracts_table() -> str:
 
 
 def module_map(folder: str) -> str:
-    """The folder's modules, each with its docstring's first line, as a Markdown table."""
+    """The folder's modules, each with its docstring's first line, as a table."""
     rows = ["| module | what it holds |", "|---|---|"]
     for path in sorted((ROOT / folder).glob("*.py")):
         docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
