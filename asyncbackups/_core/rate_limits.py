@@ -112,7 +112,17 @@ def _reset_delay(value: float | None, wall_now: float) -> float | None:
     return value if value <= _MAX_RESET else None
 
 
-_SIGNS = ("RateLimit-Remaining", "X-RateLimit-Remaining", "RateLimit", "RateLimit-Policy")
+# Every header parse_rate_limit reads: an answer with none of them states no limit.
+_SIGNS = (
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "RateLimit",
+    "RateLimit-Policy",
+)
 
 
 def states_a_limit(headers: Mapping[str, str]) -> bool:

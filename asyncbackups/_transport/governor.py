@@ -27,6 +27,7 @@ from .._core.rate_limits import (
     RateLimitInfo,
     RateState,
     parse_rate_limit,
+    states_a_limit,
 )
 
 __all__ = ["POLL_SHARE", "Governor", "Lane", "Pacer"]
@@ -100,6 +101,9 @@ class Governor:
         state = self.state
         if not (self._queues[Lane.CALL] or self._queues[Lane.POLL]):
             now = self._now()
+            if state.free and now >= state.paused_until:
+                state.take(now)  # no limit known and no pause: nothing to pace
+                return
             if state.delay(now) <= 0.0:
                 state.grant(now)
                 return
@@ -130,10 +134,16 @@ class Governor:
         self, status: int, headers: Mapping[str, str], retry_after: float | None
     ) -> RateLimitInfo | None:
         """Learn from an answer; ``retry_after`` is the pause to honour (already capped)."""
-        info = parse_rate_limit(headers, self._wall())
+        info = parse_rate_limit(headers, self._wall()) if states_a_limit(headers) else None
         throttled = status == 429
-        before = self.state.rate(self._now())
-        self.state.observe(self._now(), throttled=throttled, info=info, retry_after=retry_after)
+        now = self._now()
+        if info is None and not throttled and self.state.free:
+            # The usual answer from an API that states no limit: only counted.
+            self.state.observe(now, throttled=False, info=None, retry_after=retry_after)
+            self._dispatch()
+            return None
+        before = self.state.rate(now)
+        self.state.observe(now, throttled=throttled, info=info, retry_after=retry_after)
         if throttled:
             after = self.state.rate(self._now())
             logger.info(
