@@ -1,10 +1,10 @@
 """Developer sessions, the same ones CI (`.ci/run`) runs.
 
 - ``nox -s tests``: the whole suite on every Python found of 3.11, 3.12 and 3.13, each in
-  its own virtualenv. The first (3.11 in CI) installs ``.[test,fast]`` and runs under
+  its own virtualenv, installing ``.[test]``. The first (3.11 in CI) runs under
   coverage, which then reports and fails under the ``fail_under`` floor of
-  ``[tool.coverage.report]`` in pyproject.toml. The others install ``.[test]`` and run
-  plain pytest: same tests, no coverage. ``nox -s tests-3.12`` runs one Python;
+  ``[tool.coverage.report]`` in pyproject.toml. The others run plain pytest: same
+  tests, no coverage. ``nox -s tests-3.12`` runs one Python;
   ``nox -s tests -- -k wait`` passes arguments to pytest.
 - ``nox -s typecheck``: mypy --strict on the package.
 - ``nox -s lint``: ruff check, ruff format --check, and lint-imports (the import contracts).
@@ -62,9 +62,9 @@ COVERAGE_PYTHON = PYTHONS[0] if PYTHONS else ALL_PYTHONS[0]
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The whole suite; on the first Python with the ``fast`` extra, under coverage."""
+    """The whole suite; on the first Python, under coverage."""
+    session.install("-e", ".[test]")
     if session.python == COVERAGE_PYTHON:
-        session.install("-e", ".[test,fast]")
         # coverage run, not pytest --cov: the package's pytest plugin imports it before a
         # pytest plugin could start measuring, which would miss every import-time line.
         session.run("coverage", "run", "-m", "pytest", *session.posargs)
@@ -72,7 +72,6 @@ def tests(session: nox.Session) -> None:
         floor = ["--fail-under=0"] if session.posargs else []
         session.run("coverage", "report", *floor)
     else:
-        session.install("-e", ".[test]")
         # The README's test command, in this session's fresh virtualenv.
         session.run("python", "-m", "pytest", *session.posargs)
 

@@ -331,15 +331,12 @@ class HTTPTransport:
         """One attempt of ``request``; reads follow same-origin redirects, a few at most."""
         self.check_open()
         url = request.url
-        # Most URLs are the base URL's own paths, which share its origin by their very
-        # first characters: only others (next links, absolute URLs) need parsing.
-        if not url.startswith(self._base):
-            parsed = URL(url)
-            if not is_same_origin(parsed, self._base_url):
-                raise ResponseValidationError(
-                    f"refusing to send the token to {parsed.origin()}: "
-                    f"not the API's origin {self._base_url.origin()}"
-                )
+        parsed = URL(url)
+        if not is_same_origin(parsed, self._base_url):
+            raise ResponseValidationError(
+                f"refusing to send the token to {parsed.origin()}: "
+                f"not the API's origin {self._base_url.origin()}"
+            )
         session = self._get_session()
         response = await self._send_once(session, request, url, options)
         redirects = 0
@@ -458,10 +455,6 @@ class HTTPTransport:
         if length is not None and length > cap:
             answer.close()
             raise self._too_large(request, url, cap, declared=length)
-        if length is not None and "Content-Encoding" not in answer.headers:
-            # The usual answer: its declared length, already checked, is all aiohttp
-            # reads of it, and nothing inflates it.
-            return await answer.read()
         chunks: list[bytes] = []
         size = 0
         async for chunk in answer.content.iter_any():
