@@ -182,9 +182,14 @@ def _kill_a_worker_with_creates_in_flight(
         time.sleep(0.01)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def cluster_client() -> Iterator[Any]:
-    """Two worker processes of one thread each, on loopback, shared by this module's runs."""
+    """Two worker processes of one thread each, on loopback, fresh for each test.
+
+    Not shared: a test that kills a worker would leave the next one waiting for Dask's
+    nanny to bring it back, which once took past a test's whole time limit in CI. A
+    cluster starts in about 2 s.
+    """
     for module in (dask_fleet, sys.modules[__name__]):
         cloudpickle.register_pickle_by_value(module)
     with (
@@ -211,7 +216,7 @@ def _run_and_kill(
 ) -> tuple[Any, int]:
     """The recipe over the whole fleet, with one worker killed mid-create; its report and
     how many creates the killed worker had in flight."""
-    client.wait_for_workers(2)  # the worker killed by the run before is back
+    client.wait_for_workers(2)
     pids = list(client.run(os.getpid).values())
     log_dir = tmp_path / "creates"
     log_dir.mkdir()
