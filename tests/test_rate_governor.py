@@ -276,7 +276,11 @@ def test_a_bad_rate_limit_argument_is_refused(value: object, error: type[Excepti
 
 
 async def test_creates_go_first_and_polls_still_get_their_share_of_a_spent_budget() -> None:
-    governor = Governor(rate_limit=1000)
+    # The governor's clock stands still until the test moves it: on the real clock a
+    # busy machine refilled the budget while the asks were still arriving, and the
+    # first creates went through at once, before any poll was waiting.
+    now = [0.0]
+    governor = Governor(rate_limit=1000, clock=lambda: now[0])
     order: list[str] = []
 
     async def ask(lane: Lane, name: str) -> None:
@@ -286,8 +290,11 @@ async def test_creates_go_first_and_polls_still_get_their_share_of_a_spent_budge
     # Spend the burst, so that every turn below waits for the budget.
     for _ in range(1000):
         await governor.acquire(Lane.CALL)
-    asks = [ask(Lane.CALL, "create") for _ in range(40)]
-    asks += [ask(Lane.POLL, "poll") for _ in range(10)]
+    asks = [asyncio.create_task(ask(Lane.CALL, "create")) for _ in range(40)]
+    asks += [asyncio.create_task(ask(Lane.POLL, "poll")) for _ in range(10)]
+    await asyncio.sleep(0)
+    assert order == []  # every one of them waits
+    now[0] += 1.0  # a second's budget: room for all of them
     await asyncio.gather(*asks)
     first_forty = order[:40]
     # Polls take about a quarter of the turns while creates wait, never none of them...
@@ -297,7 +304,8 @@ async def test_creates_go_first_and_polls_still_get_their_share_of_a_spent_budge
 
 
 async def test_a_cancelled_turn_in_the_queue_passes_to_the_next() -> None:
-    governor = Governor(rate_limit=50)
+    now = [0.0]  # the governor's clock moves only when the test moves it
+    governor = Governor(rate_limit=50, clock=lambda: now[0])
     for _ in range(50):
         await governor.acquire(Lane.CALL)
     first = asyncio.create_task(governor.acquire(Lane.CALL))
@@ -306,7 +314,8 @@ async def test_a_cancelled_turn_in_the_queue_passes_to_the_next() -> None:
     first.cancel()
     with pytest.raises(asyncio.CancelledError):
         await first
-    await asyncio.wait_for(second, 1.0)  # served in the cancelled turn's place
+    now[0] += 1 / 50  # one turn's budget
+    await asyncio.wait_for(second, 10.0)  # served in the cancelled turn's place
     assert governor.state.in_flight == 51
 
 
