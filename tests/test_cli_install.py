@@ -60,7 +60,8 @@ def test_without_click_the_command_says_which_extra_to_install(entry: str) -> No
     assert done.stdout == ""
     assert done.stderr == MISSING_EXTRA + "\n"
     assert MISSING_EXTRA == (
-        "asyncbackups: the command line needs its extra: pip install 'asyncbackups[cli]'"
+        "asyncbackups: the command line needs its extra: pip install 'asyncbackups[cli]' "
+        "(from a checkout: pip install '.[cli]')"
     )
 
 

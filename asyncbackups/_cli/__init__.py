@@ -23,7 +23,10 @@ from .exit_codes import ExitCode
 
 __all__ = ["main"]
 
-MISSING_EXTRA = "asyncbackups: the command line needs its extra: pip install 'asyncbackups[cli]'"
+MISSING_EXTRA = (
+    "asyncbackups: the command line needs its extra: pip install 'asyncbackups[cli]' "
+    "(from a checkout: pip install '.[cli]')"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
