@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,18 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from asyncbackups import BackupsClient
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the command-line processes the tests start take Ctrl-C as a terminal's would.
+
+    A shell starts a background job (``pytest ... &``, a CI lane) with SIGINT ignored,
+    and an ignored signal stays ignored through fork and exec: the CLI would then never
+    see the SIGINT a test sends it. A handler, unlike "ignored", is reset at exec.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 BASE_URL = "https://admin.vps.org/api/v1/"
 BACKUPS_URL = BASE_URL + "backups/"

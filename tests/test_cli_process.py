@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import select
 import signal
@@ -35,39 +34,19 @@ def free_port() -> int:
     return port
 
 
-@contextlib.contextmanager
-def ctrl_c_not_ignored() -> Iterator[None]:
-    """Children started inside take SIGINT as a terminal's Ctrl-C would reach them.
-
-    A shell ignores SIGINT for the jobs it starts in the background (``pytest ... &``),
-    and an ignored signal stays ignored through fork and exec: Python then never turns
-    SIGINT into KeyboardInterrupt in the child, which runs on as if nothing was sent.
-    A handler, unlike "ignored", is reset to the default at exec.
-    """
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        yield
-        return
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def start(*argv: str, **env: str) -> subprocess.Popen[bytes]:
     environment = {
         key: value for key, value in os.environ.items() if not key.startswith("ASYNCBACKUPS_")
     }
     # Unbuffered, so lines arrive as printed; warnings shown, so a leak would be seen.
     environment.update(PYTHONUNBUFFERED="1", PYTHONWARNINGS="default", **env)
-    with ctrl_c_not_ignored():
-        return subprocess.Popen(
-            [sys.executable, "-m", "asyncbackups", *argv],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=environment,
-        )
+    return subprocess.Popen(
+        [sys.executable, "-m", "asyncbackups", *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+    )
 
 
 class Lines:
