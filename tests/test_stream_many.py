@@ -589,11 +589,9 @@ async def test_waiting_on_a_200_server_fleet_costs_few_requests_per_server(
     assert all(o.ok for o in landed)
     requests = fake_api.requests
     assert requests[POST] == 200
-    # Rounds read across servers. How the reads split between list pages and the odd
-    # detail route depends on when each wait began, which a loaded machine spreads out
-    # (15 detail reads were seen under load, none on a quiet machine): only the total
-    # is the promise.
-    polls = [r for r in fake_api.request_log if r.method == "GET"]
-    # Measured: 200 creates and about 17 list pages (two a round): ~1.09 a server.
-    assert len(polls) <= 40, requests
-    assert _total_requests(fake_api) <= 1.3 * 200, requests
+    # Rounds read across servers, and a round with only a few waits due reads those
+    # few on their own. How often that happens depends on when each wait began, which
+    # a loaded machine spreads out: 200 creates and about 17 list pages (1.09 requests
+    # a server) on a quiet machine; 70 detail reads and 11 pages (1.41) once under two
+    # CPU burners. Polling each server every round would cost 5 or more a server here.
+    assert _total_requests(fake_api) <= 1.5 * 200, requests
