@@ -8,20 +8,12 @@ page is held back until the test has seen the first page's rows on the screen.
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
-import os
-import pty
 import re
-import select
-import struct
-import subprocess
 import sys
-import termios
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -239,55 +231,6 @@ class HeldPages:
         self._thread.join(timeout=5)
 
 
-def watch_terminal(
-    argv: list[str],
-    *,
-    env: dict[str, str],
-    columns: int,
-    when: list[tuple[bytes, Callable[[bytes], None]]],
-) -> tuple[int, bytes]:
-    """Run the command in a pty; once a ``when`` needle shows, call its action with the
-    screen so far (in order). The exit status and every byte written."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
-    environment_ = {**env, "COLUMNS": str(columns), "LINES": "40", "TERM": "xterm-256color"}
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "asyncbackups", *argv],
-            stdin=slave, stdout=slave, stderr=slave, env=environment_, start_new_session=True,
-        )  # fmt: skip
-    finally:
-        os.close(slave)
-    screen = b""
-    pending = list(when)
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            assert left > 0, f"the command did not end in time; screen so far: {screen!r}"
-            ready, _, _ = select.select([master], [], [], min(left, 0.2))
-            if ready:
-                try:
-                    chunk = os.read(master, 65_536)
-                except OSError:  # EIO: the command is gone
-                    chunk = b""
-                if not chunk:
-                    break
-                screen += chunk
-                while pending and pending[0][0] in screen:
-                    pending.pop(0)[1](screen)
-            elif process.poll() is not None:
-                break
-        code = process.wait(timeout=5)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        os.close(master)
-    assert not pending, f"never shown: {[needle for needle, _ in pending]}"
-    return code, screen
-
-
 def text_of(raw: bytes) -> str:
     """The screen's lines: escapes taken out, and a line written over after a carriage
     return (the count line, erased) kept as it was last written."""
@@ -307,9 +250,10 @@ def test_the_first_pages_rows_show_while_the_next_page_is_read(tmp_path: Path) -
             seen_before_release.append(text_of(screen))
             api.release.set()
 
-        code, raw = watch_terminal(
-            ["list"], env=env, columns=80, when=[(b"reading\xe2\x80\xa6 100 backups", on_count)]
+        done = run_in_terminal(
+            "list", env=env, columns=80, when=[(b"reading\xe2\x80\xa6 100 backups", on_count)]
         )
+        code, raw = done.code, done.raw
 
     assert code == 0, raw
     [before] = seen_before_release

@@ -75,12 +75,15 @@ def run_in_terminal(
     columns: int = 80,
     rows: int = 40,
     answers: Sequence[tuple[str, str]] = (),
+    when: Sequence[tuple[bytes, Callable[[bytes], None]]] = (),
     timeout: float = DEADLINE_SECONDS,
 ) -> Done:
     """Run ``python -m asyncbackups ARGV`` in a pseudo-terminal ``columns`` wide.
 
     stdin, stdout and stderr are all the terminal. ``answers`` are ``(prompt, typed)``
-    pairs: once ``prompt`` shows, ``typed`` is typed. Returns the exit status and the
+    pairs: once ``prompt`` shows, ``typed`` is typed. ``when`` are ``(needle, action)``
+    pairs: once ``needle`` shows, ``action`` is called with the screen so far, and each
+    must show before the command ends. Returns the exit status and the
     screen's text with colours and cursor moves taken out (``\\r\\n`` made ``\\n``).
     """
     master, slave = pty.openpty()
@@ -100,6 +103,7 @@ def run_in_terminal(
         os.close(slave)
     screen = b""
     pending = list(answers)
+    watched = list(when)
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -116,6 +120,8 @@ def run_in_terminal(
                 screen += chunk
                 if pending and pending[0][0].encode() in screen:
                     os.write(master, pending.pop(0)[1].encode())
+                while watched and watched[0][0] in screen:
+                    watched.pop(0)[1](screen)
             elif process.poll() is not None:
                 break
         code = process.wait(timeout=max(deadline - time.monotonic(), 1))
@@ -124,6 +130,7 @@ def run_in_terminal(
             process.kill()
             process.wait()
         os.close(master)
+    assert not watched, f"never shown: {[needle for needle, _ in watched]}"
     text = screen.decode("utf-8", "replace").replace("\r\n", "\n")
     return Done(code, ANSI.sub("", text), raw=screen)
 
