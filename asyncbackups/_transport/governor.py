@@ -63,10 +63,9 @@ class Governor:
         # The loop's own clock is time.monotonic(), so timers and decisions agree.
         self._now = clock or time.monotonic
         self._wall = wall
-        self._queues: dict[Lane, deque[asyncio.Future[None]]] = {
-            Lane.CALL: deque(),
-            Lane.POLL: deque(),
-        }
+        # The requests waiting for a turn, one queue per lane.
+        self._calls: deque[asyncio.Future[None]] = deque()
+        self._polls: deque[asyncio.Future[None]] = deque()
         self._poll_credit = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._was_paced = False
@@ -85,7 +84,7 @@ class Governor:
     def wait_estimate(self) -> float:
         """Seconds a request asking now would wait, queued ones counted."""
         now = self._now()
-        queued = sum(len(queue) for queue in self._queues.values())
+        queued = len(self._calls) + len(self._polls)
         delay = self.state.delay(now)
         if math.isinf(delay):
             delay = 0.0
@@ -99,7 +98,7 @@ class Governor:
         through, the turn passes on. Either way nothing is counted as sent.
         """
         state = self.state
-        if not (self._queues[Lane.CALL] or self._queues[Lane.POLL]):
+        if not (self._calls or self._polls):
             now = self._now()
             if state.free and now >= state.paused_until:
                 state.take(now)  # no limit known and no pause: nothing to pace
@@ -108,7 +107,7 @@ class Governor:
                 state.grant(now)
                 return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queues[lane].append(turn)
+        self._queue(lane).append(turn)
         self._dispatch()
         try:
             await turn
@@ -117,7 +116,7 @@ class Governor:
                 state.give_back()  # let through just as we were cancelled: pass it on
             else:
                 with contextlib.suppress(ValueError):
-                    self._queues[lane].remove(turn)
+                    self._queue(lane).remove(turn)
             self._dispatch()
             raise
 
@@ -172,8 +171,11 @@ class Governor:
         self.state.failed()
         self._dispatch()
 
+    def _queue(self, lane: Lane) -> deque[asyncio.Future[None]]:
+        return self._polls if lane is Lane.POLL else self._calls
+
     def _next_turn(self) -> asyncio.Future[None] | None:
-        calls, polls = self._queues[Lane.CALL], self._queues[Lane.POLL]
+        calls, polls = self._calls, self._polls
         for queue in (calls, polls):
             while queue and queue[0].done():
                 queue.popleft()
@@ -191,7 +193,7 @@ class Governor:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not (self._queues[Lane.CALL] or self._queues[Lane.POLL]):
+        if not (self._calls or self._polls):
             return
         state = self.state
         loop = asyncio.get_running_loop()
@@ -199,7 +201,7 @@ class Governor:
             now = self._now()
             delay = state.delay(now)
             if delay > 0.0:
-                if not math.isinf(delay) and (self._queues[Lane.CALL] or self._queues[Lane.POLL]):
+                if not math.isinf(delay) and (self._calls or self._polls):
                     self._timer = loop.call_later(delay, self._dispatch)
                 return
             turn = self._next_turn()

@@ -457,7 +457,7 @@ class HTTPTransport:
             raise self._too_large(request, url, cap, declared=length)
         chunks: list[bytes] = []
         size = 0
-        async for chunk in answer.content.iter_any():
+        while chunk := await answer.content.readany():
             size += len(chunk)
             if size > cap:
                 answer.close()  # the rest is never read; the connection is not reused
