@@ -11,6 +11,9 @@ Time limits. Each attempt runs inside ``asyncio.timeout(options.timeout)``: a se
 that never answers, or trickles its body, is given up on at the timeout. A cancellation
 from anyone else (the caller, their own ``asyncio.timeout``, a TaskGroup) is never
 taken for a time-out: ``asyncio.timeout`` only turns its own into ``TimeoutError``.
+aiohttp's own ``ClientTimeout(total=...)`` would cost less per request, but it does not
+hold that line: a caller's cancel landing as its limit fires comes out as a time-out,
+and ``test_outside_cancels_landing_as_limits_fire_are_never_lost`` fails with it.
 A time-out is reported with ``request_may_have_reached_server=False`` when no connection
 had been opened for the attempt: the request certainly never left. Our own session's
 connector tells each attempt when aiohttp takes a connection for it
